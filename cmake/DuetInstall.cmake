@@ -1,0 +1,19 @@
+# `cmake --install` puts the binary, the public headers, the embedded model and the presets
+# in a prefix, and exports duet::duet for projects that embed the library.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+install(TARGETS duet_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY include/duet DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY models configs DESTINATION ${CMAKE_INSTALL_DATADIR}/duet)
+set(_duet_export duet_base duet_lib duet_torch)
+if(TARGET duet_kernels)
+  list(APPEND _duet_export duet_kernels)
+endif()
+install(TARGETS ${_duet_export} EXPORT duetTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(EXPORT duetTargets NAMESPACE duet:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/duet)
+configure_package_config_file(cmake/duetConfig.cmake.in
+    "${CMAKE_CURRENT_BINARY_DIR}/duetConfig.cmake" INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/duet)
+write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/duetConfigVersion.cmake"
+    COMPATIBILITY SameMinorVersion)
+install(FILES "${CMAKE_CURRENT_BINARY_DIR}/duetConfig.cmake" "${CMAKE_CURRENT_BINARY_DIR}/duetConfigVersion.cmake"
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/duet)

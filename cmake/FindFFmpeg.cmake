@@ -1,0 +1,20 @@
+# FFmpeg's libraries through pkg-config (Debian: libavformat-dev and friends).
+# Defines FFmpeg::avformat, FFmpeg::avcodec, FFmpeg::avutil, FFmpeg::swscale, FFmpeg::swresample.
+find_package(PkgConfig REQUIRED)
+set(_ffmpeg_components avformat avcodec avutil swscale swresample)
+set(FFmpeg_FOUND TRUE)
+foreach(_c IN LISTS _ffmpeg_components)
+  pkg_check_modules(FFMPEG_${_c} QUIET IMPORTED_TARGET lib${_c})
+  if(FFMPEG_${_c}_FOUND)
+    if(NOT TARGET FFmpeg::${_c})
+      add_library(FFmpeg::${_c} INTERFACE IMPORTED)
+      target_link_libraries(FFmpeg::${_c} INTERFACE PkgConfig::FFMPEG_${_c})
+    endif()
+  else()
+    set(FFmpeg_FOUND FALSE)
+    list(APPEND FFmpeg_MISSING lib${_c})
+  endif()
+endforeach()
+include(FindPackageHandleStandardArgs)
+find_package_handle_standard_args(FFmpeg REQUIRED_VARS FFmpeg_FOUND
+    REASON_FAILURE_MESSAGE "missing ${FFmpeg_MISSING}: run tools/setup.sh")

@@ -1,0 +1,53 @@
+#include <cuda_runtime.h>
+
+#include <cstring>
+
+#include "runtime/cuda_runtime_info.h"
+
+namespace duet::kernels {
+
+int cuda_device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error so later calls start clean
+    return 0;
+  }
+  return count;
+}
+
+bool cuda_device_info(int index, CudaDeviceInfo* out) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  out->index = index;
+  out->sm_major = prop.major;
+  out->sm_minor = prop.minor;
+  out->multiprocessors = prop.multiProcessorCount;
+  out->total_memory_bytes = static_cast<long long>(prop.totalGlobalMem);
+  std::strncpy(out->name, prop.name, sizeof(out->name) - 1);
+  return true;
+}
+
+bool cuda_kernels_runnable(int index) {
+  CudaDeviceInfo info;
+  return cuda_device_info(index, &info) && info.sm_major >= 8;
+}
+
+namespace {
+__global__ void fill_kernel(float* out, long long n, float value) {
+  long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  if (i < n) out[i] = value;
+}
+}  // namespace
+
+int cuda_fill(float* out, long long n, float value) {
+  if (n <= 0) return 0;
+  constexpr int kThreads = 256;
+  const long long blocks = (n + kThreads - 1) / kThreads;
+  fill_kernel<<<static_cast<unsigned>(blocks), kThreads>>>(out, n, value);
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace duet::kernels
