@@ -23,8 +23,9 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   const auto size = static_cast<size_t>(st.st_size);
   const uint8_t* data = nullptr;
   if (size > 0) {
-    // MAP_PRIVATE + PROT_READ: pages are shared with the page cache and never written back.
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    // MAP_PRIVATE: pages are shared with the page cache until written; a write (say, an
+    // in-place op on a zero-copy weight) makes a private copy and never reaches the file.
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int err = errno;
       ::close(fd);

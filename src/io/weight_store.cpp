@@ -1,0 +1,149 @@
+#include "io/weight_store.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/device.h"
+#include "core/error.h"
+
+namespace duet {
+
+WeightStore::WeightStore(std::vector<std::string> files, WeightOptions options, KeyMap key_map)
+    : files_(std::move(files)), options_(options), key_map_(std::move(key_map)) {
+  DUET_CHECK(!files_.empty(), "weight store created without checkpoint files");
+}
+
+WeightScope WeightStore::scope(std::string prefix) { return WeightScope(*this, std::move(prefix)); }
+
+void WeightStore::ensure_open() {
+  if (opened_) return;
+  for (const auto& path : files_) {
+    Checkpoint ckpt = open_checkpoint(path);
+    spdlog::debug("opened {} ({}, {} tensors)", path, checkpoint_format_name(ckpt.format),
+                  ckpt.tensors.size());
+    for (auto& [name, rec] : ckpt.tensors) {
+      auto [it, inserted] = origin_.emplace(name, path);
+      DUET_CHECK(inserted, "tensor '{}' appears in both '{}' and '{}'", name, it->second, path);
+      tensors_.emplace(name, std::move(rec));
+    }
+  }
+  opened_ = true;
+}
+
+std::optional<std::string> WeightStore::file_key(const std::string& original) const {
+  if (!key_map_) return original;
+  return key_map_(original);
+}
+
+bool WeightStore::contains(const std::string& name) {
+  ensure_open();
+  auto key = file_key(name);
+  return key && tensors_.count(*key) > 0;
+}
+
+std::vector<std::string> WeightStore::names() {
+  ensure_open();
+  std::vector<std::string> out;
+  out.reserve(tensors_.size());
+  for (const auto& [name, rec] : tensors_) out.push_back(name);
+  return out;
+}
+
+const TensorRecord& WeightStore::record(const std::string& file_key) {
+  ensure_open();
+  auto it = tensors_.find(file_key);
+  DUET_CHECK(it != tensors_.end(), "tensor '{}' not found in {}", file_key,
+             fmt::join(files_, ", "));
+  return it->second;
+}
+
+namespace {
+
+// A CPU tensor viewing the mapped bytes; the deleter keeps the mapping alive.
+at::Tensor view_record(const TensorRecord& rec) {
+  auto keep_alive = new std::shared_ptr<const MappedFile>(rec.file);
+  auto* base = const_cast<uint8_t*>(rec.data);
+  const auto options = at::TensorOptions().dtype(to_scalar_type(rec.dtype)).device(at::kCPU);
+  // The storage covers the whole record storage so strided views (.pth) stay in bounds.
+  const auto elements = static_cast<int64_t>(rec.storage_bytes / dtype_size(rec.dtype));
+  at::Tensor storage = at::from_blob(
+      base, {elements}, [keep_alive](void*) { delete keep_alive; }, options);
+  return storage.as_strided(rec.shape, rec.strides, rec.storage_offset);
+}
+
+bool aligned_for(const TensorRecord& rec) {
+  return reinterpret_cast<uintptr_t>(rec.data) % dtype_size(rec.dtype) == 0;
+}
+
+}  // namespace
+
+at::Tensor WeightStore::load(const std::string& file_key) {
+  const TensorRecord& rec = record(file_key);
+  at::Tensor t;
+  if (aligned_for(rec)) {
+    t = view_record(rec);
+  } else {
+    // Unaligned bytes (safetensors only promises byte offsets): copy into an aligned buffer.
+    auto bytes = at::empty({static_cast<int64_t>(rec.storage_bytes)}, at::kByte);
+    std::memcpy(bytes.data_ptr(), rec.data, rec.storage_bytes);
+    t = bytes.view(to_scalar_type(rec.dtype)).as_strided(rec.shape, rec.strides, rec.storage_offset);
+  }
+  const bool convert = options_.dtype && dtype_is_float(rec.dtype) && t.scalar_type() != *options_.dtype;
+  if (convert) t = t.to(*options_.dtype);
+  if (options_.device != t.device()) t = t.to(options_.device);
+  if (!t.is_contiguous()) t = t.contiguous();
+  return t;
+}
+
+at::Tensor WeightScope::get(const std::string& name, const std::vector<int64_t>& expected_shape,
+                            const std::string& hint) {
+  const std::string full = prefix_ + name;
+  auto key = store_->file_key(full);
+  DUET_CHECK(key && store_->contains(full), "missing tensor '{}'{} in {}", full,
+             key && *key != full ? fmt::format(" (file key '{}')", *key) : std::string(),
+             fmt::join(store_->files(), ", "));
+  const TensorRecord& rec = store_->record(*key);
+  DUET_CHECK(rec.shape == expected_shape, "tensor '{}' has shape {}, expected {}{}{}", *key,
+             shape_to_string(rec.shape), shape_to_string(expected_shape),
+             hint.empty() ? "" : " ", hint);
+  store_->mark_used(*key);
+  return store_->load(*key);
+}
+
+at::Tensor WeightScope::get_any_shape(const std::string& name) {
+  const std::string full = prefix_ + name;
+  auto key = store_->file_key(full);
+  DUET_CHECK(key && store_->contains(full), "missing tensor '{}' in {}", full,
+             fmt::join(store_->files(), ", "));
+  store_->mark_used(*key);
+  return store_->load(*key);
+}
+
+std::optional<at::Tensor> WeightScope::get_optional(const std::string& name,
+                                                    const std::vector<int64_t>& expected_shape,
+                                                    const std::string& hint) {
+  if (!contains(name)) return std::nullopt;
+  return get(name, expected_shape, hint);
+}
+
+bool WeightScope::contains(const std::string& name) const { return store_->contains(prefix_ + name); }
+
+void WeightScope::finish() const {
+  std::vector<std::string> unexpected;
+  // With a key map the file's names do not share our prefixes, so every file key counts.
+  const std::string file_prefix = store_->has_key_map() ? std::string() : prefix_;
+  for (const auto& name : store_->names()) {
+    if (name.compare(0, file_prefix.size(), file_prefix) == 0 && store_->used().count(name) == 0) {
+      unexpected.push_back(name);
+    }
+  }
+  if (unexpected.empty()) return;
+  const size_t shown = std::min<size_t>(unexpected.size(), 5);
+  DUET_FAIL("{} unexpected tensor(s){} in {}: {}{}", unexpected.size(),
+            prefix_.empty() ? "" : fmt::format(" under '{}'", prefix_),
+            fmt::join(store_->files(), ", "),
+            fmt::join(unexpected.begin(), unexpected.begin() + static_cast<long>(shown), ", "),
+            unexpected.size() > shown ? ", ..." : "");
+}
+
+}  // namespace duet

@@ -1,0 +1,100 @@
+#pragma once
+// Weight store: the strict, lazy bridge from checkpoint files to torch tensors.
+//
+//   WeightStore store({"Ovi/model.safetensors"}, {.dtype = at::kBFloat16, .device = dev});
+//   WeightScope video = store.scope("video_model.");
+//   auto w = video.get("patch_embedding.weight", {dim, 48, 1, 2, 2});   // checks the shape
+//   auto b = video.get_optional("patch_embedding.bias", {dim});          // may be absent
+//   video.finish();   // error when the file holds tensors under the scope nobody asked for
+//
+// Files are opened (headers parsed, data mapped) on the first lookup, and tensor bytes are
+// only touched when a tensor is requested, so a component's weights are read when it is
+// built. Module names equal checkpoint keys; other layouts plug in a KeyMap that translates
+// our (original-layout) names into the file's names.
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+
+namespace duet {
+
+struct WeightOptions {
+  // Floating tensors are converted to this type; std::nullopt keeps the stored type.
+  // Integer and bool tensors always keep theirs.
+  std::optional<at::ScalarType> dtype;
+  at::Device device = at::Device(at::kCPU);
+};
+
+// Translates an original-layout name (what modules ask for) into the file's key.
+// Returning std::nullopt means "no such tensor in this layout".
+using KeyMap = std::function<std::optional<std::string>(const std::string& original)>;
+
+class WeightScope;
+
+class WeightStore {
+ public:
+  WeightStore(std::vector<std::string> files, WeightOptions options = {}, KeyMap key_map = {});
+
+  WeightScope scope(std::string prefix);
+
+  bool contains(const std::string& name);
+  // All tensor names present in the files (opens them).
+  std::vector<std::string> names();
+  const TensorRecord& record(const std::string& name);
+
+  // Converts a record into a tensor per the options: zero copy on the CPU when the dtype is
+  // kept and the bytes are aligned for it; otherwise a converted copy.
+  at::Tensor load(const std::string& name);
+
+  const std::vector<std::string>& files() const { return files_; }
+  const WeightOptions& options() const { return options_; }
+  // File keys handed out so far (for strictness checks).
+  const std::set<std::string>& used() const { return used_; }
+  std::optional<std::string> file_key(const std::string& original) const;
+  void mark_used(const std::string& file_key) { used_.insert(file_key); }
+  bool has_key_map() const { return static_cast<bool>(key_map_); }
+
+ private:
+  void ensure_open();
+  std::vector<std::string> files_;
+  WeightOptions options_;
+  KeyMap key_map_;
+  bool opened_ = false;
+  TensorMap tensors_;
+  std::map<std::string, std::string> origin_;  // tensor -> file it came from
+  std::set<std::string> used_;
+};
+
+class WeightScope {
+ public:
+  WeightScope(WeightStore& store, std::string prefix) : store_(&store), prefix_(std::move(prefix)) {}
+
+  WeightScope sub(const std::string& name) const { return WeightScope(*store_, prefix_ + name); }
+  const std::string& prefix() const { return prefix_; }
+
+  // Missing tensor or wrong shape: duet::Error naming the key, file and both shapes.
+  // `hint` is appended to shape errors, e.g. "(config dim=3072)".
+  at::Tensor get(const std::string& name, const std::vector<int64_t>& expected_shape,
+                 const std::string& hint = "");
+  std::optional<at::Tensor> get_optional(const std::string& name,
+                                         const std::vector<int64_t>& expected_shape,
+                                         const std::string& hint = "");
+  // For tensors whose shape the caller derives from the file (config inference).
+  at::Tensor get_any_shape(const std::string& name);
+  bool contains(const std::string& name) const;
+
+  // Throws when the files hold tensors under this prefix that were never requested.
+  void finish() const;
+
+ private:
+  WeightStore* store_;
+  std::string prefix_;
+};
+
+}  // namespace duet
