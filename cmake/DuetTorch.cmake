@@ -35,8 +35,14 @@ else()
   find_library(DUET_TORCH_CPU torch_cpu PATHS "${DUET_TORCH_ROOT}/lib" NO_DEFAULT_PATH REQUIRED)
   find_library(DUET_C10 c10 PATHS "${DUET_TORCH_ROOT}/lib" NO_DEFAULT_PATH REQUIRED)
   target_include_directories(duet_torch SYSTEM INTERFACE
-      "${DUET_TORCH_ROOT}/include" "${DUET_TORCH_ROOT}/include/torch/csrc/api/include")
-  target_link_libraries(duet_torch INTERFACE "${DUET_TORCH_CPU}" "${DUET_C10}")
+      "$<BUILD_INTERFACE:${DUET_TORCH_ROOT}/include>"
+      "$<BUILD_INTERFACE:${DUET_TORCH_ROOT}/include/torch/csrc/api/include>")
+  target_link_libraries(duet_torch INTERFACE "$<BUILD_INTERFACE:${DUET_TORCH_CPU}>" "$<BUILD_INTERFACE:${DUET_C10}>")
   target_compile_definitions(duet_torch INTERFACE _GLIBCXX_USE_CXX11_ABI=1)
 endif()
+# The torch wheel's libtorch_cpu.so exports its own (statically linked, newer) copy of
+# std::filesystem. Whichever library comes first in the search order wins the symbols, and
+# the wheel's copy crashes when called from our code (remove_all jumps to a null pointer).
+# Listing libstdc++ before libtorch makes the system copy win for everyone.
+target_link_options(duet_torch INTERFACE "LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
 message(STATUS "duet: libtorch from ${DUET_TORCH_ROOT}")

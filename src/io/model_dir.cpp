@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
+#include "io/json_util.h"
 
 namespace duet {
 namespace fs = std::filesystem;
@@ -33,18 +32,6 @@ const ModelComponent* ModelDir::find(std::string_view name) const {
     if (c.name == name) return &c;
   }
   return nullptr;
-}
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  DUET_CHECK(in.good(), "cannot read '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return nlohmann::json::parse(ss.str());
-  } catch (const nlohmann::json::exception& e) {
-    DUET_FAIL("'{}' is not valid JSON: {}", path, e.what());
-  }
 }
 
 namespace {
@@ -124,38 +111,7 @@ ModelComponent tokenizer_component(const fs::path& dir, std::string expected) {
 
 ModelDir detect_duet_package(const fs::path& root) {
   const std::string manifest_path = (root / "duet.json").string();
-  const auto manifest = read_json_file(manifest_path);
-  DUET_CHECK(manifest.is_object() && manifest.value("format", "") == "duet-package",
-             "'{}': field 'format' must be \"duet-package\"", manifest_path);
-  DUET_CHECK(manifest.value("format_version", 0) == 1,
-             "'{}': field 'format_version' must be 1 (this duet reads version 1 packages)",
-             manifest_path);
-  ModelDir dir;
-  dir.path = root.string();
-  dir.layout = ModelLayout::kDuetPackage;
-  dir.family = manifest.value("family", "");
-  dir.variant = manifest.value("name", root.filename().string());
-  DUET_CHECK(dir.family == "ovi" || dir.family == "wan",
-             "'{}': field 'family' must be \"ovi\" or \"wan\", found \"{}\"", manifest_path,
-             dir.family);
-  const auto comps = manifest.find("components");
-  DUET_CHECK(comps != manifest.end() && comps->is_object() && !comps->empty(),
-             "'{}': field 'components' must be a non-empty object", manifest_path);
-  for (const auto& [name, spec] : comps->items()) {
-    DUET_CHECK(spec.is_object() && spec.contains("file") && spec["file"].is_string(),
-               "'{}': components.{}.file must be a string", manifest_path, name);
-    const std::string file = spec["file"];
-    DUET_CHECK(file.find("..") == std::string::npos && !file.empty() && file[0] != '/',
-               "'{}': components.{}.file must be a path inside the package", manifest_path, name);
-    const std::string layout = spec.value("layout", "");
-    const bool weights = layout != "sentencepiece" && layout != "tokenizer.json";
-    auto c = component(name, spec.value("role", name), layout, existing(root / file),
-                       (root / file).string());
-    c.has_weights = weights;
-    c.config = spec.value("config", nlohmann::json::object());
-    dir.components.push_back(std::move(c));
-  }
-  return dir;
+  return parse_duet_manifest(read_json_file(manifest_path), root.string(), manifest_path);
 }
 
 // ---- Ovi checkpoint folder -------------------------------------------------------------
@@ -207,10 +163,10 @@ ModelDir detect_ovi(const fs::path& root) {
 
 // ---- Wan original ----------------------------------------------------------------------
 
-std::string wan_variant(const nlohmann::json& config, bool two_experts) {
-  const std::string type = config.value("model_type", "t2v");
-  const int dim = config.value("dim", 0);
-  const int in_dim = config.value("in_dim", 0);
+std::string wan_variant(const nlohmann::json& config, bool two_experts, const std::string& source) {
+  const std::string type = json_string(config, "model_type", source, "t2v");
+  const int64_t dim = json_int(config, "dim", source, 0);
+  const int64_t in_dim = json_int(config, "in_dim", source, 0);
   std::string upper = type;
   std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
   if (two_experts) return "Wan2.2 " + upper + " A14B";
@@ -240,8 +196,9 @@ ModelDir detect_wan_original(const fs::path& root) {
     dir.components.push_back(wan_transformer(root, "transformer"));
   }
   const auto& config = dir.components.front().config;
-  dir.variant = wan_variant(config, two_experts);
-  const bool vae22 = config.value("in_dim", 16) == 48;
+  const std::string config_path = (root / (two_experts ? "high_noise_model/config.json" : "config.json")).string();
+  dir.variant = wan_variant(config, two_experts, config_path);
+  const bool vae22 = json_int(config, "in_dim", config_path, 16) == 48;
   const std::string vae_file = vae22 ? "Wan2.2_VAE.pth" : "Wan2.1_VAE.pth";
   dir.components.push_back(component("vae", "video_vae", vae22 ? "wan_vae22" : "wan_vae21",
                                      existing(root / vae_file), (root / vae_file).string()));
@@ -293,13 +250,50 @@ ModelComponent diffusers_component(const fs::path& root, const std::string& name
 
 ModelDir detect_wan_diffusers(const fs::path& root) {
   const std::string index_path = (root / "model_index.json").string();
-  const auto index = read_json_file(index_path);
-  DUET_CHECK(index.is_object() && index.contains("_class_name") && index["_class_name"].is_string(),
-             "'{}': field '_class_name' must be a string", index_path);
-  const std::string pipeline = index["_class_name"];
+  return parse_diffusers_index(read_json_file(index_path), root.string(), index_path);
+}
+
+}  // namespace
+
+ModelDir parse_duet_manifest(const nlohmann::json& manifest, const std::string& root_path,
+                             const std::string& source) {
+  const fs::path root(root_path);
+  DUET_CHECK(json_string(manifest, "format", source) == "duet-package",
+             "'{}': field 'format' must be \"duet-package\"", source);
+  DUET_CHECK(json_int(manifest, "format_version", source) == 1,
+             "'{}': field 'format_version' must be 1 (this duet reads version 1 packages)", source);
+  ModelDir dir;
+  dir.path = root.string();
+  dir.layout = ModelLayout::kDuetPackage;
+  dir.family = json_string(manifest, "family", source);
+  dir.variant = json_string(manifest, "name", source, root.filename().string());
+  DUET_CHECK(dir.family == "ovi" || dir.family == "wan",
+             "'{}': field 'family' must be \"ovi\" or \"wan\", found \"{}\"", source, dir.family);
+  const auto& comps = json_object(manifest, "components", source);
+  DUET_CHECK(!comps.empty(), "'{}': field 'components' must not be empty", source);
+  for (const auto& [name, spec] : comps.items()) {
+    DUET_CHECK(spec.is_object(), "'{}': components.{} must be an object", source, name);
+    const std::string file = json_string(spec, "file", source + ": components." + name);
+    DUET_CHECK(!file.empty() && file.find("..") == std::string::npos && file[0] != '/',
+               "'{}': components.{}.file must be a path inside the package", source, name);
+    const std::string layout = json_string(spec, "layout", source + ": components." + name, "");
+    const bool weights = layout != "sentencepiece" && layout != "tokenizer.json";
+    auto c = component(name, json_string(spec, "role", source + ": components." + name, name),
+                       layout, existing(root / file), (root / file).string());
+    c.has_weights = weights;
+    if (spec.contains("config")) c.config = json_object(spec, "config", source + ": components." + name);
+    dir.components.push_back(std::move(c));
+  }
+  return dir;
+}
+
+ModelDir parse_diffusers_index(const nlohmann::json& index, const std::string& root_path,
+                               const std::string& source) {
+  const fs::path root(root_path);
+  const std::string pipeline = json_string(index, "_class_name", source);
   DUET_CHECK(starts_with(pipeline, "Wan"),
              "'{}': pipeline '{}' is not a Wan pipeline (duet reads WanPipeline and "
-             "WanImageToVideoPipeline diffusers folders)", index_path, pipeline);
+             "WanImageToVideoPipeline diffusers folders)", source, pipeline);
   ModelDir dir;
   dir.path = root.string();
   dir.family = "wan";
@@ -307,20 +301,24 @@ ModelDir detect_wan_diffusers(const fs::path& root) {
   for (const auto& [name, value] : index.items()) {
     if (starts_with(name, "_") || !value.is_array() || value.size() != 2) continue;
     if (value[0].is_null() || value[1].is_null()) continue;  // optional component left out
+    DUET_CHECK(value[1].is_string() && name.find('/') == std::string::npos && name != "..",
+               "'{}': component '{}' must be [library, class name]", source, name);
     dir.components.push_back(diffusers_component(root, name, value[1].get<std::string>()));
   }
   const auto* transformer = dir.find("transformer");
-  nlohmann::json config = transformer ? transformer->config : nlohmann::json::object();
-  // diffusers names: in_channels/num_attention_heads*attention_head_dim instead of in_dim/dim.
-  nlohmann::json wan_like = {
+  DUET_CHECK(transformer != nullptr, "'{}': no 'transformer' component listed", source);
+  const nlohmann::json& config = transformer->config;
+  const std::string config_source = (root / "transformer/config.json").string();
+  // diffusers names: in_channels, num_attention_heads * attention_head_dim instead of in_dim, dim.
+  const nlohmann::json wan_like = {
       {"model_type", pipeline.find("ImageToVideo") != std::string::npos ? "i2v" : "t2v"},
-      {"dim", config.value("num_attention_heads", 0) * config.value("attention_head_dim", 0)},
-      {"in_dim", config.value("in_channels", 16)}};
-  dir.variant = wan_variant(wan_like, dir.find("transformer_2") != nullptr);
+      {"dim", config.is_object() ? json_int(config, "num_attention_heads", config_source, 0) *
+                                       json_int(config, "attention_head_dim", config_source, 0)
+                                 : 0},
+      {"in_dim", config.is_object() ? json_int(config, "in_channels", config_source, 16) : 16}};
+  dir.variant = wan_variant(wan_like, dir.find("transformer_2") != nullptr, source);
   return dir;
 }
-
-}  // namespace
 
 ModelDir detect_model_dir(const std::string& path) {
   const fs::path root(path);

@@ -40,7 +40,11 @@ struct ModelDir {
 // Throws duet::Error when the folder matches no layout, listing what was looked for.
 ModelDir detect_model_dir(const std::string& path);
 
-// Reads a JSON file strictly (one-line error naming the file and the parse position).
-nlohmann::json read_json_file(const std::string& path);
+// The JSON-driven parts of detection, separated so they can be fuzzed: files named by the
+// JSON are looked up under `root` (missing ones are marked, not fatal).
+ModelDir parse_duet_manifest(const nlohmann::json& manifest, const std::string& root,
+                             const std::string& source);
+ModelDir parse_diffusers_index(const nlohmann::json& index, const std::string& root,
+                               const std::string& source);
 
 }  // namespace duet

@@ -26,26 +26,39 @@ namespace duet {
 struct PickleValue;
 
 enum class PickleKind : uint8_t {
-  None, Bool, Int, BigInt, Float, String, Bytes, Tuple, List, Dict, Global, Storage, Tensor,
+  None,
+  Bool,
+  Int,
+  BigInt,
+  Float,
+  String,
+  Bytes,
+  Tuple,
+  List,
+  Dict,
+  Global,
+  Storage,
+  Tensor,
 };
 
-// persistent_load target: ('storage', storage_type, key, location, numel) -> "<archive>/data/<key>".
+// persistent_load target: ('storage', storage_type, key, location, numel) ->
+// "<archive>/data/<key>".
 struct PickleStorage {
   std::string key;
-  std::string location;              // "cpu", "cuda:0", ...; informational only
-  std::string type;                  // "torch.FloatStorage", "torch.storage.UntypedStorage", ...
-  std::optional<DType> dtype;        // nullopt for untyped storages or types duet lacks
-  int64_t numel = 0;                 // elements of `type` (bytes when untyped)
+  std::string location;        // "cpu", "cuda:0", ...; informational only
+  std::string type;            // "torch.FloatStorage", "torch.storage.UntypedStorage", ...
+  std::optional<DType> dtype;  // nullopt for untyped storages or types duet lacks
+  int64_t numel = 0;           // elements of `type` (bytes when untyped)
 };
 
 // A torch._utils._rebuild_tensor_v2/v3 call, not yet checked against the storage's size.
 struct PickleTensor {
   const PickleValue* storage = nullptr;  // kind Storage
-  std::optional<DType> dtype;                   // nullopt: torch dtype duet has no DType for
-  std::string torch_dtype;                      // "torch.FloatStorage", "torch.complex64", ...
-  int64_t storage_offset = 0;                   // in elements
+  std::optional<DType> dtype;            // nullopt: torch dtype duet has no DType for
+  std::string torch_dtype;               // "torch.FloatStorage", "torch.complex64", ...
+  int64_t storage_offset = 0;            // in elements
   std::vector<int64_t> shape;
-  std::vector<int64_t> strides;                 // in elements
+  std::vector<int64_t> strides;  // in elements
 };
 
 struct PickleValue {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -132,12 +133,12 @@ class HeaderParser {
   }
 
   DType parse_dtype(const std::string& name, const json& value) const {
-    DUET_CHECK(value.is_string(), "{}: tensor '{}' \"dtype\" must be a string, got {}", path_,
-               name, value.type_name());
+    DUET_CHECK(value.is_string(), "{}: tensor '{}' \"dtype\" must be a string, got {}", path_, name,
+               value.type_name());
     const auto& text = value.get_ref<const std::string&>();
     auto dtype = dtype_from_safetensors(text);
-    DUET_CHECK(dtype.has_value(), "{}: tensor '{}' has unknown dtype '{}' (known: {})", path_,
-               name, printable(text), known_dtypes());
+    DUET_CHECK(dtype.has_value(), "{}: tensor '{}' has unknown dtype '{}' (known: {})", path_, name,
+               printable(text), known_dtypes());
     return *dtype;
   }
 
@@ -151,8 +152,8 @@ class HeaderParser {
                  "{}: tensor '{}' has negative dimension {} in \"shape\"", path_, name,
                  dim.is_number_integer() ? dim.get<int64_t>() : 0);
       DUET_CHECK(dim.is_number_unsigned(),
-                 "{}: tensor '{}' \"shape\" must hold non-negative integers, got a {}", path_,
-                 name, dim.type_name());
+                 "{}: tensor '{}' \"shape\" must hold non-negative integers, got a {}", path_, name,
+                 dim.type_name());
       const auto d = dim.get<uint64_t>();
       DUET_CHECK(d <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
                  "{}: tensor '{}' dimension {} does not fit in int64", path_, name, d);
@@ -194,8 +195,8 @@ class HeaderParser {
     if (empty) return 0;
     uint64_t bytes = 0;
     DUET_CHECK(!__builtin_mul_overflow(static_cast<uint64_t>(product), dtype_size(dtype), &bytes),
-               "{}: tensor '{}' shape {} of {} has a byte size that does not fit in 64 bits",
-               path_, name, shape_to_string(shape), dtype_name(dtype));
+               "{}: tensor '{}' shape {} of {} has a byte size that does not fit in 64 bits", path_,
+               name, shape_to_string(shape), dtype_name(dtype));
     return bytes;
   }
 
@@ -273,10 +274,9 @@ class TempFile {
     const int rc = ::close(fd_);
     fd_ = -1;
     DUET_CHECK(rc == 0, "cannot write '{}': {}", target_, std::strerror(errno));
-    std::error_code ec;
-    std::filesystem::rename(path_, target_, ec);
-    DUET_CHECK(!ec, "cannot write '{}': rename from '{}' failed: {}", target_, path_,
-               ec.message());
+    DUET_CHECK(::rename(path_.c_str(), target_.c_str()) == 0,
+               "cannot write '{}': rename from '{}' failed: {}", target_, path_,
+               std::strerror(errno));
     committed_ = true;
   }
 
@@ -451,8 +451,8 @@ SafetensorsFile read_sharded_safetensors(const std::string& index_path) {
     for (auto& [name, record] : file.tensors) {
       auto listed = index.weight_map.find(name);
       DUET_CHECK(listed != index.weight_map.end(),
-                 "{}: shard '{}' holds tensor '{}', which the weight_map does not list",
-                 index_path, shard_name, printable(name));
+                 "{}: shard '{}' holds tensor '{}', which the weight_map does not list", index_path,
+                 shard_name, printable(name));
       DUET_CHECK(listed->second == shard,
                  "{}: tensor '{}' is in shard '{}' but the weight_map puts it in '{}'", index_path,
                  printable(name), shard_name,

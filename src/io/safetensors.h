@@ -33,7 +33,7 @@ struct SafetensorsIndex {
   std::map<std::string, std::string> weight_map;  // tensor name -> shard path (resolved)
   std::map<std::string, std::string> metadata;
 };
-// Shard names may not contain "/", "\\" or ".."; they resolve beside the index file.
+// Shard names may not contain "/", a backslash or ".."; they resolve beside the index file.
 // Metadata values that are not strings (e.g. "total_size": 123) are kept as their JSON text.
 SafetensorsIndex read_safetensors_index(const std::string& path);
 // The same from JSON text already in memory; `path` locates the shards and names errors.

@@ -72,15 +72,21 @@ class Parser {
     DUET_FAIL("{}: damaged ZIP archive: {}", file_.path(), why);
   }
 
-  // The EOCD record ends the file, followed only by a comment of up to 64 KiB; scan backwards
-  // so a comment that happens to contain the signature does not fool us.
+  // The EOCD record ends the file, followed only by a comment of up to 64 KiB. A comment may
+  // itself contain the signature, so first look for a record whose comment ends exactly at
+  // the end of the file, then accept one followed by trailing bytes (as zipfile does).
   uint64_t find_eocd() const {
     if (size_ < kEocdSize) fail("file is too short to hold an end of central directory record");
     const uint64_t last = size_ - kEocdSize;
     const uint64_t first = last > kMaxCommentSize ? last - kMaxCommentSize : 0;
-    for (uint64_t pos = last + 1; pos-- > first;) {
-      if (le32(data_ + pos) != kEocdSig) continue;
-      if (fits(pos + kEocdSize, le16(data_ + pos + 20), size_)) return pos;
+    for (const bool exact : {true, false}) {
+      for (uint64_t pos = last + 1; pos-- > first;) {
+        if (le32(data_ + pos) != kEocdSig) continue;
+        const uint64_t comment = le16(data_ + pos + 20);
+        if (exact ? pos + kEocdSize + comment == size_ : fits(pos + kEocdSize, comment, size_)) {
+          return pos;
+        }
+      }
     }
     fail("no end of central directory record (not a ZIP file, or truncated)");
   }
@@ -99,14 +105,15 @@ class Parser {
       fail("end of central directory needs ZIP64 fields but has no ZIP64 locator");
     }
     if (!fits(dir.offset, dir.size, size_)) {
-      fail(fmt::format("central directory ({} bytes at offset {}) runs past the end of the file "
-                       "({} bytes)",
-                       dir.size, dir.offset, size_));
+      fail(
+          fmt::format("central directory ({} bytes at offset {}) runs past the end of the file "
+                      "({} bytes)",
+                      dir.size, dir.offset, size_));
     }
     // Every header is at least 46 bytes, which bounds the count before we allocate anything.
     if (dir.entries > dir.size / kCentralHeaderSize) {
-      fail(fmt::format("central directory claims {} entries but holds only {} bytes",
-                       dir.entries, dir.size));
+      fail(fmt::format("central directory claims {} entries but holds only {} bytes", dir.entries,
+                       dir.size));
     }
     return dir;
   }
@@ -183,23 +190,18 @@ class Parser {
 
   ZipEntry to_entry(const CentralEntry& e) const {
     if (e.flags & 1) DUET_FAIL("{}: ZIP entry '{}' is encrypted", file_.path(), e.name);
-    if (e.method != 0) {
-      DUET_FAIL(
-          "{}: ZIP entry '{}' is compressed (method {}); duet reads only the uncompressed "
-          "archives torch.save writes, so re-save the checkpoint with torch.save",
-          file_.path(), e.name, e.method);
-    }
-    if (e.compressed_size != e.size) {
+    if (e.method == 0 && e.compressed_size != e.size) {
       fail(fmt::format("stored entry '{}' has compressed size {} != size {}", e.name,
                        e.compressed_size, e.size));
     }
     const uint64_t data_offset = local_data_offset(e);
-    if (!fits(data_offset, e.size, size_)) {
-      fail(fmt::format("entry '{}' ({} bytes at offset {}) runs past the end of the file "
-                       "({} bytes)",
-                       e.name, e.size, data_offset, size_));
+    if (!fits(data_offset, e.compressed_size, size_)) {
+      fail(
+          fmt::format("entry '{}' ({} bytes at offset {}) runs past the end of the file "
+                      "({} bytes)",
+                      e.name, e.compressed_size, data_offset, size_));
     }
-    return ZipEntry{e.name, data_ + data_offset, e.size};
+    return ZipEntry{e.name, e.method == 0 ? data_ + data_offset : nullptr, e.size, e.method};
   }
 
   // The local header repeats the name and has its own extra field (torch pads it to align
@@ -213,8 +215,7 @@ class Parser {
     const uint64_t name_len = le16(p + 26), extra_len = le16(p + 28);
     const uint64_t data_offset = off + kLocalHeaderSize + name_len + extra_len;
     if (!fits(off + kLocalHeaderSize, name_len, size_) ||
-        std::string_view(reinterpret_cast<const char*>(p + kLocalHeaderSize), name_len) !=
-            e.name) {
+        std::string_view(reinterpret_cast<const char*>(p + kLocalHeaderSize), name_len) != e.name) {
       fail(fmt::format("local header at offset {} does not match entry '{}'", off, e.name));
     }
     return data_offset;
@@ -239,7 +240,14 @@ ZipArchive::ZipArchive(std::shared_ptr<const MappedFile> file) : file_(std::move
 
 const ZipEntry* ZipArchive::find(std::string_view name) const {
   auto it = index_.find(name);
-  return it == index_.end() ? nullptr : &entries_[it->second];
+  if (it == index_.end()) return nullptr;
+  const ZipEntry& e = entries_[it->second];
+  // torch.save never compresses; a compressed entry means someone re-zipped the file.
+  DUET_CHECK(e.method == 0,
+             "{}: ZIP entry '{}' is compressed (method {}); duet reads only the uncompressed "
+             "archives torch.save writes, so re-save the checkpoint with torch.save",
+             file_->path(), e.name, e.method);
+  return &e;
 }
 
 }  // namespace duet

@@ -23,21 +23,24 @@ namespace duet {
 
 struct ZipEntry {
   std::string name;
-  const uint8_t* data = nullptr;  // inside the mapped file; valid while the file lives
-  uint64_t size = 0;
+  const uint8_t* data = nullptr;  // inside the mapped file; nullptr unless stored (method 0)
+  uint64_t size = 0;              // uncompressed size
+  uint16_t method = 0;            // 0 = stored; anything else is compressed
 };
 
 class ZipArchive {
  public:
   // Parses the central directory and every local header. Throws duet::Error naming the file
-  // when anything is out of bounds or inconsistent, or an entry is compressed or encrypted.
+  // when anything is out of bounds or inconsistent, or an entry is encrypted. Compressed
+  // entries are listed (so callers can still recognise the archive) but cannot be read.
   explicit ZipArchive(std::shared_ptr<const MappedFile> file);
 
   const std::shared_ptr<const MappedFile>& file() const { return file_; }
   const std::string& path() const { return file_->path(); }
-  // In central directory order.
+  // In central directory order, compressed entries included.
   const std::vector<ZipEntry>& entries() const { return entries_; }
-  // nullptr when the archive has no entry of that name.
+  // nullptr when the archive has no entry of that name. Throws duet::Error naming the entry
+  // when it is compressed, so a non-null result always has readable data.
   const ZipEntry* find(std::string_view name) const;
 
  private:

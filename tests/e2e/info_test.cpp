@@ -61,6 +61,7 @@ struct LayoutCase {
   std::string layout;
   std::vector<std::string> components;
 };
+void PrintTo(const LayoutCase& c, std::ostream* os) { *os << c.folder; }
 
 class InfoLayouts : public ::testing::TestWithParam<LayoutCase> {};
 
@@ -138,6 +139,7 @@ struct Damage {
   std::string file;  // relative to the folder
   std::string how;   // "truncate" or "garble"
 };
+void PrintTo(const Damage& d, std::ostream* os) { *os << d.folder << "/" << d.file << " " << d.how; }
 
 class DamagedFiles : public ::testing::TestWithParam<Damage> {};
 

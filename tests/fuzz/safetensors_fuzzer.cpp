@@ -32,8 +32,8 @@ void check_records(const duet::SafetensorsFile& result, const duet::MappedFile& 
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    auto file = duet::MappedFile::from_bytes("fuzz.safetensors",
-                                             std::vector<uint8_t>(data, data + size));
+    auto file =
+        duet::MappedFile::from_bytes("fuzz.safetensors", std::vector<uint8_t>(data, data + size));
     check_records(duet::parse_safetensors(file), *file);
   } catch (const duet::Error&) {
   }
