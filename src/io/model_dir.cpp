@@ -103,7 +103,12 @@ ModelComponent tokenizer_component(const fs::path& dir, std::string expected) {
     c.present = false;
     return c;
   }
-  for (const auto& f : list_files(dir)) c.files.push_back(f.string());
+  // The model file first, so listings name what matters.
+  const fs::path primary = dir / (c.key_layout == "sentencepiece" ? "spiece.model" : "tokenizer.json");
+  c.files.push_back(primary.string());
+  for (const auto& f : list_files(dir)) {
+    if (f != primary) c.files.push_back(f.string());
+  }
   return c;
 }
 
@@ -255,6 +260,16 @@ ModelDir detect_wan_diffusers(const fs::path& root) {
 
 }  // namespace
 
+namespace {
+
+// Roles of the component names duet packages use, for manifests that do not spell them out.
+std::string default_role(const std::string& name) {
+  if (name == "fusion" || starts_with(name, "transformer")) return "denoiser";
+  return name;  // video_vae, audio_vae, vocoder, text_encoder, tokenizer name their role
+}
+
+}  // namespace
+
 ModelDir parse_duet_manifest(const nlohmann::json& manifest, const std::string& root_path,
                              const std::string& source) {
   const fs::path root(root_path);
@@ -278,7 +293,7 @@ ModelDir parse_duet_manifest(const nlohmann::json& manifest, const std::string& 
                "'{}': components.{}.file must be a path inside the package", source, name);
     const std::string layout = json_string(spec, "layout", source + ": components." + name, "");
     const bool weights = layout != "sentencepiece" && layout != "tokenizer.json";
-    auto c = component(name, json_string(spec, "role", source + ": components." + name, name),
+    auto c = component(name, json_string(spec, "role", source + ": components." + name, default_role(name)),
                        layout, existing(root / file), (root / file).string());
     c.has_weights = weights;
     if (spec.contains("config")) c.config = json_object(spec, "config", source + ": components." + name);
