@@ -13,77 +13,34 @@ namespace {
 // Opcodes from CPython's Lib/pickle.py, protocols 2-5 (plus the protocol-0/1 ones pickle
 // still emits at protocol 2). Text-mode opcodes (INT, GET, PUT, ...) are not supported:
 // torch.save never writes them.
+// clang-format off
 enum Op : uint8_t {
-  kMark = '(',
-  kStop = '.',
-  kPop = '0',
-  kPopMark = '1',
-  kDup = '2',
-  kBinInt = 'J',
-  kBinInt1 = 'K',
-  kBinInt2 = 'M',
-  kNone = 'N',
-  kBinPersId = 'Q',
-  kReduce = 'R',
-  kBinString = 'T',
-  kShortBinString = 'U',
-  kBinUnicode = 'X',
-  kAppend = 'a',
-  kBuild = 'b',
-  kGlobal = 'c',
-  kDict = 'd',
-  kEmptyDict = '}',
-  kAppends = 'e',
-  kBinGet = 'h',
-  kLongBinGet = 'j',
-  kList = 'l',
-  kEmptyList = ']',
-  kBinPut = 'q',
-  kLongBinPut = 'r',
-  kSetItem = 's',
-  kTuple = 't',
-  kEmptyTuple = ')',
-  kSetItems = 'u',
-  kBinFloat = 'G',
-  kProto = 0x80,
-  kNewObj = 0x81,
-  kTuple1 = 0x85,
-  kTuple2 = 0x86,
-  kTuple3 = 0x87,
-  kNewTrue = 0x88,
-  kNewFalse = 0x89,
-  kLong1 = 0x8a,
-  kLong4 = 0x8b,
-  kBinBytes = 'B',
-  kShortBinBytes = 'C',
-  kShortBinUnicode = 0x8c,
-  kBinUnicode8 = 0x8d,
-  kBinBytes8 = 0x8e,
-  kEmptySet = 0x8f,
-  kAddItems = 0x90,
-  kFrozenSet = 0x91,
-  kStackGlobal = 0x93,
-  kMemoize = 0x94,
-  kFrame = 0x95,
+  kMark = '(', kStop = '.', kPop = '0', kPopMark = '1', kDup = '2', kNone = 'N',
+  kBinInt = 'J', kBinInt1 = 'K', kBinInt2 = 'M', kBinFloat = 'G', kBinPersId = 'Q',
+  kReduce = 'R', kBuild = 'b', kGlobal = 'c', kBinString = 'T', kShortBinString = 'U',
+  kBinUnicode = 'X', kBinBytes = 'B', kShortBinBytes = 'C', kAppend = 'a', kAppends = 'e',
+  kList = 'l', kEmptyList = ']', kDict = 'd', kEmptyDict = '}', kSetItem = 's',
+  kSetItems = 'u', kTuple = 't', kEmptyTuple = ')', kBinGet = 'h', kLongBinGet = 'j',
+  kBinPut = 'q', kLongBinPut = 'r',
+  // protocol 2
+  kProto = 0x80, kNewObj = 0x81, kTuple1 = 0x85, kTuple2 = 0x86, kTuple3 = 0x87,
+  kNewTrue = 0x88, kNewFalse = 0x89, kLong1 = 0x8a, kLong4 = 0x8b,
+  // protocols 4 and 5
+  kShortBinUnicode = 0x8c, kBinUnicode8 = 0x8d, kBinBytes8 = 0x8e, kEmptySet = 0x8f,
+  kAddItems = 0x90, kFrozenSet = 0x91, kStackGlobal = 0x93, kMemoize = 0x94, kFrame = 0x95,
   kByteArray8 = 0x96,
 };
+// clang-format on
 
 constexpr size_t kMaxDims = 64;
 
 // What an allowed global is for. Everything not listed here is refused at GLOBAL time.
+// clang-format off
 enum class Role : uint8_t {
-  kOrderedDict,
-  kRebuildTensor,
-  kRebuildTensorV2,
-  kRebuildTensorV3,
-  kRebuildParameter,
-  kRebuildFromType,
-  kSize,
-  kEncode,
-  kStorageType,
-  kDType,
-  kTensorType,
+  kOrderedDict, kRebuildTensor, kRebuildTensorV2, kRebuildTensorV3, kRebuildParameter,
+  kRebuildFromType, kSize, kEncode, kStorageType, kDType, kTensorType,
 };
+// clang-format on
 
 struct GlobalInfo {
   Role role;
@@ -112,36 +69,20 @@ constexpr NamedDType kStorageTypes[] = {
 
 // dtype globals: torch 2.x writes _rebuild_tensor_v3(..., torch.float8_e4m3fn) with an
 // UntypedStorage for dtypes that have no legacy storage class (float8, uint16, ...).
+// clang-format off
 constexpr NamedDType kDTypes[] = {
-    {"torch.float32", DType::F32},
-    {"torch.float", DType::F32},
-    {"torch.float64", DType::F64},
-    {"torch.double", DType::F64},
-    {"torch.float16", DType::F16},
-    {"torch.half", DType::F16},
-    {"torch.bfloat16", DType::BF16},
-    {"torch.int64", DType::I64},
-    {"torch.long", DType::I64},
-    {"torch.int32", DType::I32},
-    {"torch.int", DType::I32},
-    {"torch.int16", DType::I16},
-    {"torch.short", DType::I16},
-    {"torch.int8", DType::I8},
-    {"torch.uint8", DType::U8},
-    {"torch.bool", DType::BOOL},
-    {"torch.float8_e4m3fn", DType::F8_E4M3},
+    {"torch.float32", DType::F32},  {"torch.float", DType::F32},  {"torch.float64", DType::F64},
+    {"torch.double", DType::F64},   {"torch.float16", DType::F16}, {"torch.half", DType::F16},
+    {"torch.bfloat16", DType::BF16}, {"torch.int64", DType::I64}, {"torch.long", DType::I64},
+    {"torch.int32", DType::I32},    {"torch.int", DType::I32},    {"torch.int16", DType::I16},
+    {"torch.short", DType::I16},    {"torch.int8", DType::I8},    {"torch.uint8", DType::U8},
+    {"torch.bool", DType::BOOL},    {"torch.float8_e4m3fn", DType::F8_E4M3},
     {"torch.float8_e5m2", DType::F8_E5M2},
-    {"torch.uint16", {}},
-    {"torch.uint32", {}},
-    {"torch.uint64", {}},
-    {"torch.complex32", {}},
-    {"torch.complex64", {}},
-    {"torch.complex128", {}},
-    {"torch.float8_e4m3fnuz", {}},
-    {"torch.float8_e5m2fnuz", {}},
-    {"torch.float8_e8m0fnu", {}},
-    {"torch.float4_e2m1fn_x2", {}},
+    {"torch.uint16", {}}, {"torch.uint32", {}}, {"torch.uint64", {}}, {"torch.complex32", {}},
+    {"torch.complex64", {}}, {"torch.complex128", {}}, {"torch.float8_e4m3fnuz", {}},
+    {"torch.float8_e5m2fnuz", {}}, {"torch.float8_e8m0fnu", {}}, {"torch.float4_e2m1fn_x2", {}},
 };
+// clang-format on
 
 struct NamedRole {
   std::string_view name;
@@ -336,18 +277,31 @@ class Unpickler {
   }
 
   // --- memo ---------------------------------------------------------------------------------
+  // Pickler numbers memo entries 0, 1, 2, ... so a vector holds them; other indices (only a
+  // hand-made file would use them) go to a map instead of growing the vector.
   void memo_put(uint64_t index) {
     PickleValue* v = top();
-    if (!memo_.contains(index) && memo_.size() >= limits_.max_memo) {
+    if (index < memo_.size()) {
+      memo_[index] = v;
+      return;
+    }
+    if (!sparse_memo_.contains(index) && memo_.size() + sparse_memo_.size() >= limits_.max_memo) {
       fail(fmt::format("memo grows beyond {} entries", limits_.max_memo));
     }
-    memo_[index] = v;
+    if (index == memo_.size()) {
+      memo_.push_back(v);
+      sparse_memo_.erase(index);
+    } else {
+      sparse_memo_[index] = v;
+    }
   }
   void memo_get(uint64_t index) {
-    auto it = memo_.find(index);
-    if (it == memo_.end()) fail(fmt::format("memo entry {} was never stored", index));
+    if (index < memo_.size()) return push(memo_[index]);
+    auto it = sparse_memo_.find(index);
+    if (it == sparse_memo_.end()) fail(fmt::format("memo entry {} was never stored", index));
     push(it->second);
   }
+  size_t memo_size() const { return memo_.size() + sparse_memo_.size(); }
 
   // --- containers ---------------------------------------------------------------------------
   // Python dict semantics: equal keys overwrite (1, 1.0 and True are one key); the first key
@@ -819,7 +773,8 @@ class Unpickler {
   PickleDocument doc_;
   std::vector<PickleValue*> stack_;
   std::vector<size_t> marks_;  // stack sizes at each open MARK
-  std::unordered_map<uint64_t, PickleValue*> memo_;
+  std::vector<PickleValue*> memo_;
+  std::unordered_map<uint64_t, PickleValue*> sparse_memo_;
   std::unordered_map<const PickleValue*, std::unordered_map<std::string, size_t>> dict_index_;
 };
 

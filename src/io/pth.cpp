@@ -224,8 +224,8 @@ PthFile parse_pth(std::shared_ptr<const MappedFile> file) {
   check_container(*file);
   ZipArchive zip(file);
   const std::string prefix = find_archive_prefix(zip);
-  check_byte_order(zip, prefix);
   const ZipEntry* pickle = zip.find(prefix + "/data.pkl");
+  check_byte_order(zip, prefix);
   const PickleDocument doc = unpickle({pickle->data, pickle->size}, file->path());
   PthFile out;
   out.path = file->path();

@@ -115,7 +115,8 @@ TEST(Pickle, Long1AnyWidth) {
   const Case cases[] = {
       {"", 0},
       {"\xff", -1},
-      {std::string("\x00\x80", 2), 32768},
+      {std::string("\x00\x80\x00", 3), 32768},
+      {std::string("\x00\x80", 2), -32768},
       {std::string("\x00\x80\xff", 3), -32768},
       {std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8), INT64_MAX},
       {std::string("\x00\x00\x00\x00\x00\x00\x00\x80\xff", 9), INT64_MIN},
