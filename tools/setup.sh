@@ -34,6 +34,11 @@ else
   log "Debian packages present"
 fi
 
+# libtorch-heavy objects are large; the default 5 GB cache evicts a single full build.
+if command -v ccache >/dev/null && [ "$(ccache -k max_size 2>/dev/null)" != "20.0G" ]; then
+  ccache -M 20G >/dev/null 2>&1 || true
+fi
+
 [ "${1:-}" = "--no-python" ] && exit 0
 
 # libtorch comes from the pinned torch wheel, installed into a project-local virtual env.
