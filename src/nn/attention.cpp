@@ -1,0 +1,133 @@
+#include "nn/attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace duet::nn {
+
+std::string_view attention_backend_name(AttentionBackend backend) {
+  switch (backend) {
+    case AttentionBackend::kAuto:
+      return "auto";
+    case AttentionBackend::kReference:
+      return "reference";
+    case AttentionBackend::kSdpa:
+      return "sdpa";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string shape_of(const at::Tensor& t) {
+  return fmt::format("[{}]", fmt::join(t.sizes(), ", "));
+}
+
+void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const std::optional<at::Tensor>& k_lens) {
+  DUET_CHECK(q.dim() == 4, "attention: q must be [B, Lq, H, D], got {}", shape_of(q));
+  DUET_CHECK(k.dim() == 4, "attention: k must be [B, Lk, H, D], got {}", shape_of(k));
+  DUET_CHECK(k.sizes() == v.sizes(), "attention: k {} and v {} differ in shape", shape_of(k),
+             shape_of(v));
+  DUET_CHECK(q.size(0) == k.size(0) && q.size(2) == k.size(2) && q.size(3) == k.size(3),
+             "attention: q {} and k {} disagree on batch, heads or head dim", shape_of(q),
+             shape_of(k));
+  DUET_CHECK(q.size(3) > 0 && k.size(1) > 0, "attention: empty head dim or key length (k {})",
+             shape_of(k));
+  DUET_CHECK(at::isFloatingType(q.scalar_type()), "attention: q must be floating point, got {}",
+             c10::toString(q.scalar_type()));
+  DUET_CHECK(q.scalar_type() == k.scalar_type() && q.scalar_type() == v.scalar_type(),
+             "attention: q, k, v dtypes differ ({}, {}, {})", c10::toString(q.scalar_type()),
+             c10::toString(k.scalar_type()), c10::toString(v.scalar_type()));
+  DUET_CHECK(q.device() == k.device() && q.device() == v.device(),
+             "attention: q, k, v are on different devices");
+  if (!k_lens) return;
+  const auto& lens = *k_lens;
+  DUET_CHECK(lens.dim() == 1 && lens.size(0) == q.size(0),
+             "attention: k_lens must be [B] = [{}], got {}", q.size(0), shape_of(lens));
+  DUET_CHECK(at::isIntegralType(lens.scalar_type(), /*includeBool=*/false),
+             "attention: k_lens must be integer, got {}", c10::toString(lens.scalar_type()));
+  if (lens.is_cpu()) {  // values on a GPU would need a sync to check; the callers build them on the
+                        // CPU
+    const auto lo = lens.min().item<int64_t>();
+    const auto hi = lens.max().item<int64_t>();
+    DUET_CHECK(lo >= 1 && hi <= k.size(1),
+               "attention: k_lens values must be in [1, {}], got {}..{}", k.size(1), lo, hi);
+  }
+}
+
+// [B, Lk] true where the key is attended to; undefined when no key is masked.
+at::Tensor key_mask(const std::optional<at::Tensor>& k_lens, int64_t lk, const at::Device& device) {
+  if (!k_lens) return {};
+  const auto lens = k_lens->to(device, at::kLong);
+  const auto positions = at::arange(lk, at::TensorOptions().dtype(at::kLong).device(device));
+  return positions.unsqueeze(0) < lens.unsqueeze(1);
+}
+
+double softmax_scale(const at::Tensor& q, const AttentionOptions& opts) {
+  return opts.scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(3))));
+}
+
+at::Tensor reference_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                               const at::Tensor& mask, double scale) {
+  // Scores and softmax in fp32 (fp64 stays fp64) whatever the input precision, so this is
+  // the yardstick the other backends are measured against.
+  const auto acc = q.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const auto qh = q.to(acc).transpose(1, 2);                   // [B, H, Lq, D]
+  const auto kh = k.to(acc).transpose(1, 2);                   // [B, H, Lk, D]
+  const auto vh = v.to(acc).transpose(1, 2);                   // [B, H, Lk, D]
+  auto scores = at::matmul(qh, kh.transpose(-1, -2)) * scale;  // [B, H, Lq, Lk]
+  if (mask.defined()) {
+    scores = scores.masked_fill(mask.logical_not().view({mask.size(0), 1, 1, mask.size(1)}),
+                                -std::numeric_limits<double>::infinity());
+  }
+  const auto out = at::matmul(at::softmax(scores, -1), vh);  // [B, H, Lq, D]
+  return out.transpose(1, 2).to(q.scalar_type());
+}
+
+at::Tensor sdpa_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                          const at::Tensor& mask, double scale) {
+  std::optional<at::Tensor> attn_mask;
+  if (mask.defined()) attn_mask = mask.view({mask.size(0), 1, 1, mask.size(1)});
+  const auto out = at::scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
+                                                    v.transpose(1, 2), attn_mask, 0.0,
+                                                    /*is_causal=*/false, scale);
+  return out.transpose(1, 2);
+}
+
+}  // namespace
+
+bool attention_supported(AttentionBackend backend, const at::Tensor& q, const at::Tensor& k) {
+  if (q.dim() != 4 || k.dim() != 4 || !at::isFloatingType(q.scalar_type())) return false;
+  switch (backend) {
+    case AttentionBackend::kAuto:
+    case AttentionBackend::kReference:
+      return true;
+    case AttentionBackend::kSdpa:
+      // libtorch's math fallback covers every float dtype on every device; half types on the
+      // CPU are slow but correct.
+      return q.scalar_type() != at::kFloat8_e4m3fn && q.scalar_type() != at::kFloat8_e5m2;
+  }
+  return false;
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const std::optional<at::Tensor>& k_lens, const AttentionOptions& opts) {
+  check_inputs(q, k, v, k_lens);
+  auto backend = opts.backend;
+  if (backend == AttentionBackend::kAuto) {
+    backend = attention_supported(AttentionBackend::kSdpa, q, k) ? AttentionBackend::kSdpa
+                                                                 : AttentionBackend::kReference;
+  }
+  DUET_CHECK(attention_supported(backend, q, k),
+             "attention backend '{}' does not support {} inputs", attention_backend_name(backend),
+             c10::toString(q.scalar_type()));
+  const auto mask = key_mask(k_lens, k.size(1), q.device());
+  const double scale = softmax_scale(q, opts);
+  if (backend == AttentionBackend::kReference) return reference_attention(q, k, v, mask, scale);
+  return sdpa_attention(q, k, v, mask, scale);
+}
+
+}  // namespace duet::nn
