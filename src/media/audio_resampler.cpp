@@ -15,10 +15,8 @@ AudioResampler::AudioResampler(const ResamplerConfig& config) : config_(config) 
   const ResamplerConfig& c = config_;
   DUET_CHECK(c.in_rate > 0 && c.out_rate > 0, "audio sample rates must be positive ({} -> {})",
              c.in_rate, c.out_rate);
-  DUET_CHECK(c.in_channels >= 1 && c.in_channels <= 2 && c.out_channels >= 1 &&
-                 c.out_channels <= 2,
-             "audio must be mono or stereo (got {} -> {} channels)", c.in_channels,
-             c.out_channels);
+  DUET_CHECK(c.in_channels >= 1 && c.in_channels <= 2 && c.out_channels >= 1 && c.out_channels <= 2,
+             "audio must be mono or stereo (got {} -> {} channels)", c.in_channels, c.out_channels);
   AVChannelLayout in_layout, out_layout;
   av_channel_layout_default(&in_layout, c.in_channels);
   av_channel_layout_default(&out_layout, c.out_channels);
@@ -95,8 +93,7 @@ void AudioResampler::pop(AVFrame* frame, int count) {
   int got = av_audio_fifo_read(fifo_.get(), reinterpret_cast<void**>(frame->data), count);
   DUET_CHECK(got >= 0, "reading queued audio failed: {}", av_error_text(got));
   if (got < count) {
-    av_samples_set_silence(frame->data, got, count - got, config_.out_channels,
-                           config_.out_format);
+    av_samples_set_silence(frame->data, got, count - got, config_.out_channels, config_.out_format);
   }
 }
 

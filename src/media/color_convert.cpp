@@ -11,8 +11,8 @@ namespace duet::media {
 
 FrameConverter::FrameConverter(const ConverterConfig& config) : config_(config) {
   ConverterConfig& c = config_;
-  DUET_CHECK(c.src_width > 0 && c.src_height > 0, "frame size {}x{} is not positive",
-             c.src_width, c.src_height);
+  DUET_CHECK(c.src_width > 0 && c.src_height > 0, "frame size {}x{} is not positive", c.src_width,
+             c.src_height);
   if (c.pad_width == 0) c.pad_width = c.src_width;
   if (c.pad_height == 0) c.pad_height = c.src_height;
   if (c.out_width == 0) c.out_width = c.pad_width;
@@ -26,8 +26,8 @@ FrameConverter::FrameConverter(const ConverterConfig& config) : config_(config) 
   // Bicubic for scaled previews; for same-size conversion the filter only shapes chroma.
   int flags = SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INP;
   if (c.out_width < c.pad_width / 2) flags = SWS_AREA | SWS_ACCURATE_RND;
-  sws_.reset(sws_getContext(c.pad_width, c.pad_height, AV_PIX_FMT_RGB24, c.out_width,
-                            c.out_height, c.out_format, flags, nullptr, nullptr, nullptr));
+  sws_.reset(sws_getContext(c.pad_width, c.pad_height, AV_PIX_FMT_RGB24, c.out_width, c.out_height,
+                            c.out_format, flags, nullptr, nullptr, nullptr));
   DUET_CHECK(sws_, "swscale cannot convert RGB {}x{} to {} {}x{}", c.pad_width, c.pad_height,
              static_cast<int>(c.out_format), c.out_width, c.out_height);
   // RGB input is full range; YUV output is limited range with the BT.709 (HD) or BT.601
@@ -50,7 +50,8 @@ void FrameConverter::convert(const uint8_t* rgb, int stride, AVFrame* out) {
       const uint8_t* in = rgb + static_cast<ptrdiff_t>(std::min(y, c.src_height - 1)) * stride;
       uint8_t* dst = scratch_.data() + static_cast<size_t>(y) * pad_stride;
       std::memcpy(dst, in, row_bytes);
-      for (int x = c.src_width; x < c.pad_width; ++x) std::memcpy(dst + x * 3, in + row_bytes - 3, 3);
+      for (int x = c.src_width; x < c.pad_width; ++x)
+        std::memcpy(dst + x * 3, in + row_bytes - 3, 3);
     }
     if (c.watermark) c.watermark->apply(scratch_.data(), pad_stride);
     src = scratch_.data();

@@ -26,7 +26,7 @@ struct ConverterConfig {
   int pad_width = 0, pad_height = 0;  // >= src: edge-replicated to this size (0 = src)
   int out_width = 0, out_height = 0;  // scaled to this size (0 = padded size)
   AVPixelFormat out_format = AV_PIX_FMT_YUV420P;
-  bool bt709 = true;                   // YUV matrix; limited (TV) range either way
+  bool bt709 = true;                     // YUV matrix; limited (TV) range either way
   const Watermark* watermark = nullptr;  // drawn on the source area, before scaling
 };
 

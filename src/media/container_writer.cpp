@@ -35,12 +35,18 @@ namespace {
 
 const char* muxer_name(OutputFormat format) {
   switch (format) {
-    case OutputFormat::kMp4: return "mp4";
-    case OutputFormat::kMov: return "mov";
-    case OutputFormat::kWebm: return "webm";
-    case OutputFormat::kMkv: return "matroska";
-    case OutputFormat::kWav: return "wav";
-    default: break;
+    case OutputFormat::kMp4:
+      return "mp4";
+    case OutputFormat::kMov:
+      return "mov";
+    case OutputFormat::kWebm:
+      return "webm";
+    case OutputFormat::kMkv:
+      return "matroska";
+    case OutputFormat::kWav:
+      return "wav";
+    default:
+      break;
   }
   DUET_FAIL("{} is not a container format", output_format_name(format));
 }
@@ -90,6 +96,7 @@ class ContainerWriter final : public FrameSink {
   PacketPtr packet_;
   int audio_frame_size_ = 1024;
   int64_t audio_encoded_ = 0;  // samples per channel sent to the audio encoder
+  int opus_offset_ = 0;        // samples added to Opus timestamps (see write_header)
   Metadata tags_;
 };
 
@@ -105,15 +112,16 @@ void ContainerWriter::open() {
   packet_ = make_packet();
   if (opts_.width > 0 || opts_.height > 0) open_video();
   if (opts_.audio_sample_rate > 0) open_audio();
-  DUET_CHECK(has_video() || has_audio(), "nothing to write to '{}': no frame size and no audio "
-             "sample rate given", opts_.path);
+  DUET_CHECK(has_video() || has_audio(),
+             "nothing to write to '{}': set a frame size, an audio sample rate, or both",
+             opts_.path);
   write_header();
 }
 
 void ContainerWriter::open_video() {
   DUET_CHECK(format_ != OutputFormat::kWav, "WAV holds audio only; write .mp4 for video");
-  DUET_CHECK(opts_.width > 0 && opts_.height > 0, "frame size {}x{} is not positive",
-             opts_.width, opts_.height);
+  DUET_CHECK(opts_.width > 0 && opts_.height > 0, "frame size {}x{} is not positive", opts_.width,
+             opts_.height);
   VideoEncoderRequest req;
   even_size(opts_.width, opts_.height, opts_.odd_size, &req.width, &req.height);
   req.codec = opts_.codec;
@@ -169,9 +177,10 @@ void ContainerWriter::open_audio() {
   AudioEncoderRequest req;
   req.format = format_;
   req.encoder = opts_.audio_codec;
-  req.sample_rate = opts_.audio_out_sample_rate > 0
-                        ? opts_.audio_out_sample_rate
-                        : default_audio_out_rate(format_, opts_.audio_codec, opts_.audio_sample_rate);
+  req.sample_rate =
+      opts_.audio_out_sample_rate > 0
+          ? opts_.audio_out_sample_rate
+          : default_audio_out_rate(format_, opts_.audio_codec, opts_.audio_sample_rate);
   req.channels = opts_.audio_out_channels > 0 ? opts_.audio_out_channels : in_ch;
   req.bit_rate = opts_.audio_bit_rate;
   req.global_header = mux_->oformat->flags & AVFMT_GLOBALHEADER;
@@ -196,7 +205,8 @@ void ContainerWriter::open_audio() {
 void ContainerWriter::write_header() {
   tags_ = output_tags(opts_.metadata, opts_.ai_generated_label);
   std::string xmp = make_xmp_packet(tags_, opts_.ai_generated_label);
-  for (const auto& [key, value] : tags_) av_dict_set(&mux_->metadata, key.c_str(), value.c_str(), 0);
+  for (const auto& [key, value] : tags_)
+    av_dict_set(&mux_->metadata, key.c_str(), value.c_str(), 0);
   bool matroska = format_ == OutputFormat::kWebm || format_ == OutputFormat::kMkv;
   if (matroska) av_dict_set(&mux_->metadata, "xmp", xmp.c_str(), 0);
 
@@ -208,6 +218,15 @@ void ContainerWriter::write_header() {
     opts.set("movflags", "+faststart+use_metadata_tags");
   } else if (matroska) {
     opts.set("cues_to_front", "1");  // the seek index up front, same purpose as faststart
+    // Opus packets start at -312 samples (encoder priming), which Matroska expresses as
+    // CodecDelay with the first block at 0. libavformat 59.30 and older (Debian 12 has 59.27)
+    // instead shift *every* stream 7 ms later, so video lags the sound; newer versions offset
+    // the Opus blocks themselves. Disable the shift and, on old versions, offset here.
+    mux_->avoid_negative_ts = AVFMT_AVOID_NEG_TS_DISABLED;
+    opus_offset_ = has_audio() && aenc_->codec_id == AV_CODEC_ID_OPUS &&
+                           avformat_version() <= AV_VERSION_INT(59, 30, 100)
+                       ? aenc_->initial_padding
+                       : 0;
   }
   int rc = avio_open(&mux_->pb, file_->temp_path().c_str(), AVIO_FLAG_WRITE);
   DUET_CHECK(rc >= 0, "cannot write '{}': {}", opts_.path, av_error_text(rc));
@@ -223,6 +242,10 @@ void ContainerWriter::drain(AVCodecContext* enc, AVStream* stream) {
     DUET_CHECK(rc >= 0, "{} encoder failed: {}", enc->codec->name, av_error_text(rc));
     // FFmpeg 5.1 frames carry no duration; the muxer needs it for the last frame's length.
     if (enc == venc_.get() && packet_->duration == 0) packet_->duration = 1;
+    if (enc == aenc_.get() && opus_offset_) {
+      packet_->pts += opus_offset_;
+      packet_->dts += opus_offset_;
+    }
     av_packet_rescale_ts(packet_.get(), enc->time_base, stream->time_base);
     packet_->stream_index = stream->index;
     rc = av_interleaved_write_frame(mux_.get(), packet_.get());
@@ -298,6 +321,9 @@ void ContainerWriter::finish_audio() {
 }
 
 void ContainerWriter::finish() {
+  DUET_CHECK(!has_video() || info_.frames > 0,
+             "no frames were written to '{}'; nothing to save (a clip needs at least one)",
+             opts_.path);
   if (has_video()) send_video(nullptr);
   if (has_audio()) finish_audio();
   int rc = av_write_trailer(mux_.get());

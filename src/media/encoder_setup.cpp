@@ -1,6 +1,7 @@
 #include "media/encoder_setup.h"
 
 #include <dlfcn.h>
+#include <stdlib.h>
 
 extern "C" {
 #include <libavutil/channel_layout.h>
@@ -20,7 +21,7 @@ namespace duet::media {
 namespace {
 
 constexpr std::array<const char*, 10> kPresetNames = {
-    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "ultrafast", "superfast", "veryfast", "faster",   "fast",
     "medium",    "slow",      "slower",   "veryslow", "placebo"};
 
 // Index into kPresetNames, or -1 for anything else (a number, a codec-specific name).
@@ -42,7 +43,8 @@ std::string mapped_preset(VideoCodec codec, const std::string& preset) {
   switch (codec) {
     case VideoCodec::kH264:
     case VideoCodec::kH265:
-      DUET_CHECK(rank >= 0, "preset '{}' is unknown for {}; use ultrafast, superfast, veryfast, "
+      DUET_CHECK(rank >= 0,
+                 "preset '{}' is unknown for {}; use ultrafast, superfast, veryfast, "
                  "faster, fast, medium, slow, slower, veryslow or placebo",
                  preset, video_codec_name(codec));
       return kPresetNames[rank];
@@ -64,7 +66,8 @@ std::string mapped_preset(VideoCodec codec, const std::string& preset) {
       constexpr const char* kNv[] = {"p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7", "p7"};
       return kNv[rank];
     }
-    case VideoCodec::kAuto: break;
+    case VideoCodec::kAuto:
+      break;
   }
   return preset;
 }
@@ -77,25 +80,36 @@ struct CodecTraits {
 
 CodecTraits traits(VideoCodec codec) {
   switch (codec) {
-    case VideoCodec::kH264: return {"libx264", 20, 51};
-    case VideoCodec::kH265: return {"libx265", 24, 51};
-    case VideoCodec::kAv1: return {"libsvtav1", 32, 63};
-    case VideoCodec::kVp9: return {"libvpx-vp9", 32, 63};
-    case VideoCodec::kNvenc: return {"h264_nvenc", 23, 51};
-    case VideoCodec::kAuto: break;
+    case VideoCodec::kH264:
+      return {"libx264", 20, 51};
+    case VideoCodec::kH265:
+      return {"libx265", 24, 51};
+    case VideoCodec::kAv1:
+      return {"libsvtav1", 32, 63};
+    case VideoCodec::kVp9:
+      return {"libvpx-vp9", 32, 63};
+    case VideoCodec::kNvenc:
+      return {"h264_nvenc", 23, 51};
+    case VideoCodec::kAuto:
+      break;
   }
   return {"", 0, 0};
 }
 
 const char* install_hint(VideoCodec codec) {
   switch (codec) {
-    case VideoCodec::kH264: return "install libavcodec with libx264 (Debian: libavcodec59)";
-    case VideoCodec::kH265: return "install libavcodec with libx265 or use --codec h264";
-    case VideoCodec::kAv1: return "install libavcodec with libsvtav1 or libaom, or use --codec h264";
-    case VideoCodec::kVp9: return "install libavcodec with libvpx or use --codec h264 and .mp4";
+    case VideoCodec::kH264:
+      return "install libavcodec with libx264 (Debian: libavcodec59)";
+    case VideoCodec::kH265:
+      return "install libavcodec with libx265 or use --codec h264";
+    case VideoCodec::kAv1:
+      return "install libavcodec with libsvtav1 or libaom, or use --codec h264";
+    case VideoCodec::kVp9:
+      return "install libavcodec with libvpx or use --codec h264 and .mp4";
     case VideoCodec::kNvenc:
       return "it needs an NVIDIA GPU and driver; use --codec h264 for the CPU encoder";
-    case VideoCodec::kAuto: break;
+    case VideoCodec::kAuto:
+      break;
   }
   return "";
 }
@@ -131,14 +145,17 @@ void set_common(AVCodecContext* ctx, const VideoEncoderRequest& r) {
   if (r.global_header) ctx->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
 }
 
-void set_codec_options(VideoCodec codec, const VideoEncoderRequest& r, int crf,
-                       AVCodecContext* ctx, AvDict& opts) {
+void set_codec_options(VideoCodec codec, const VideoEncoderRequest& r, int crf, AVCodecContext* ctx,
+                       AvDict& opts) {
   std::string preset = mapped_preset(codec, r.preset);
   switch (codec) {
     case VideoCodec::kH264:
       opts.set("preset", preset);
       opts.set("crf", std::to_string(crf));
       opts.set("profile", "high");  // what every browser decodes; baseline costs ~20% bits
+      // x264 signals the lowest profile its tools need; the 8x8 transform is the High tool,
+      // so the fast presets (which turn it off) would otherwise come out Constrained Baseline.
+      opts.set("8x8dct", "1");
       break;
     case VideoCodec::kH265:
       opts.set("preset", preset);
@@ -149,6 +166,9 @@ void set_codec_options(VideoCodec codec, const VideoEncoderRequest& r, int crf,
     case VideoCodec::kAv1:
       opts.set("preset", preset);
       opts.set("crf", std::to_string(crf));
+      // SVT-AV1 prints a 15-line banner to stderr at info level; warnings and errors only,
+      // unless the user set SVT_LOG themselves.
+      setenv("SVT_LOG", "2", 0);
       break;
     case VideoCodec::kVp9:
       ctx->bit_rate = 0;  // constant quality: crf with no bitrate target
@@ -164,7 +184,8 @@ void set_codec_options(VideoCodec codec, const VideoEncoderRequest& r, int crf,
       opts.set("cq", std::to_string(crf));
       opts.set("profile", "high");
       break;
-    case VideoCodec::kAuto: break;
+    case VideoCodec::kAuto:
+      break;
   }
 }
 
@@ -183,6 +204,9 @@ CodecContextPtr try_open(VideoCodec codec, const VideoEncoderRequest& r, std::st
   int crf = r.crf >= 0 ? r.crf : t.default_crf;
   DUET_CHECK(crf <= t.max_crf, "crf {} is out of range for {}; use 0-{}", crf,
              video_codec_name(codec), t.max_crf);
+  DUET_CHECK(crf > 0 || codec != VideoCodec::kH264,
+             "crf 0 (lossless) H.264 needs the High 4:4:4 profile, which browsers cannot play; "
+             "use crf 1 or more, or a PNG sequence for lossless frames");
   CodecContextPtr ctx(avcodec_alloc_context3(enc));
   DUET_CHECK(ctx, "out of memory allocating the {} encoder", enc->name);
   set_common(ctx.get(), r);
@@ -198,7 +222,10 @@ CodecContextPtr try_open(VideoCodec codec, const VideoEncoderRequest& r, std::st
   int rc = avcodec_open2(ctx.get(), enc, opts.get());
   if (rc < 0) {
     *error = fmt::format("encoder {} could not start for {}x{} at {} fps: {}; {}", enc->name,
-                         r.width, r.height, r.fps.str(), av_error_text(rc), install_hint(codec));
+                         r.width, r.height, r.fps.str(), av_error_text(rc),
+                         codec == VideoCodec::kNvenc
+                             ? install_hint(codec)
+                             : "check the size, crf and preset, or try another --codec");
     return nullptr;
   }
   if (std::string left = opts.leftover_keys(); !left.empty()) {
@@ -263,9 +290,12 @@ namespace {
 
 std::string default_audio_encoder(OutputFormat format) {
   switch (format) {
-    case OutputFormat::kWebm: return "libopus";
-    case OutputFormat::kWav: return "pcm_s16le";
-    default: return "aac";
+    case OutputFormat::kWebm:
+      return "libopus";
+    case OutputFormat::kWav:
+      return "pcm_s16le";
+    default:
+      return "aac";
   }
 }
 
@@ -298,14 +328,17 @@ OpenedAudioEncoder open_audio_encoder(const AudioEncoderRequest& r) {
                name);
   }
   const AVCodec* codec = avcodec_find_encoder_by_name(name.c_str());
-  DUET_CHECK(codec, "audio encoder '{}' is not in this FFmpeg build; use aac (MP4), libopus "
-             "(WebM) or pcm_s16le (WAV)", name);
+  DUET_CHECK(codec,
+             "audio encoder '{}' is not in this FFmpeg build; use aac (MP4), libopus "
+             "(WebM) or pcm_s16le (WAV)",
+             name);
   DUET_CHECK(codec->type == AVMEDIA_TYPE_AUDIO, "'{}' is not an audio encoder", name);
   DUET_CHECK(r.channels == 1 || r.channels == 2, "audio must be mono or stereo, got {} channels",
              r.channels);
   if (codec->supported_samplerates) {
     bool ok = false;
-    for (const int* rate = codec->supported_samplerates; *rate; ++rate) ok |= *rate == r.sample_rate;
+    for (const int* rate = codec->supported_samplerates; *rate; ++rate)
+      ok |= *rate == r.sample_rate;
     DUET_CHECK(ok, "{} cannot encode at {} Hz; resample to one of {} (audio output rate option)",
                name, r.sample_rate, supported_rates(codec));
   }
@@ -318,8 +351,8 @@ OpenedAudioEncoder open_audio_encoder(const AudioEncoderRequest& r) {
   bool pcm = name.rfind("pcm_", 0) == 0;
   if (!pcm) {
     int per_channel = name.find("opus") != std::string::npos ? 64000
-                      : r.sample_rate <= 24000                 ? 64000
-                                                               : 96000;
+                      : r.sample_rate <= 24000               ? 64000
+                                                             : 96000;
     ctx->bit_rate = r.bit_rate > 0 ? r.bit_rate : per_channel * r.channels;
   }
   if (name == "aac") ctx->profile = FF_PROFILE_AAC_LOW;

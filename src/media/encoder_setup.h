@@ -14,8 +14,8 @@ struct VideoEncoderRequest {
   OutputFormat format = OutputFormat::kMp4;
   int width = 0, height = 0;  // even: every encoder here takes yuv420p
   Rational fps;
-  int crf = -1;               // -1: per-codec default
-  std::string preset;         // x264 names work for every codec; numbers for AV1/VP9
+  int crf = -1;        // -1: per-codec default
+  std::string preset;  // x264 names work for every codec; numbers for AV1/VP9
   int threads = 0;
   bool global_header = false;  // the muxer wants parameter sets in extradata (MP4, MKV)
 };
@@ -35,7 +35,7 @@ struct AudioEncoderRequest {
   std::string encoder;  // "" = container default: aac, libopus (WebM) or pcm_s16le (WAV)
   int sample_rate = 0;
   int channels = 1;
-  int bit_rate = 0;     // 0 = default by channels and rate
+  int bit_rate = 0;  // 0 = default by channels and rate
   bool global_header = false;
 };
 

@@ -18,13 +18,18 @@ bool is_full_range(const AVFrame* f) {
 
 int sws_matrix(const AVFrame* f) {
   switch (f->colorspace) {
-    case AVCOL_SPC_BT709: return SWS_CS_ITU709;
+    case AVCOL_SPC_BT709:
+      return SWS_CS_ITU709;
     case AVCOL_SPC_BT470BG:
-    case AVCOL_SPC_SMPTE170M: return SWS_CS_ITU601;
-    case AVCOL_SPC_SMPTE240M: return SWS_CS_SMPTE240M;
+    case AVCOL_SPC_SMPTE170M:
+      return SWS_CS_ITU601;
+    case AVCOL_SPC_SMPTE240M:
+      return SWS_CS_SMPTE240M;
     case AVCOL_SPC_BT2020_NCL:
-    case AVCOL_SPC_BT2020_CL: return SWS_CS_BT2020;
-    default: return f->height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601;
+    case AVCOL_SPC_BT2020_CL:
+      return SWS_CS_BT2020;
+    default:
+      return f->height >= 720 ? SWS_CS_ITU709 : SWS_CS_ITU601;
   }
 }
 
@@ -36,10 +41,10 @@ void RgbConverter::convert(const AVFrame* frame, RgbImage& out, const std::strin
   int range = is_full_range(frame) ? 1 : 0;
   if (!sws_ || frame->width != width_ || frame->height != height_ || frame->format != format_ ||
       frame->colorspace != colorspace_ || range != range_) {
-    sws_.reset(sws_getContext(frame->width, frame->height, static_cast<AVPixelFormat>(frame->format),
-                              frame->width, frame->height, AV_PIX_FMT_RGB24,
-                              SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr,
-                              nullptr));
+    sws_.reset(sws_getContext(
+        frame->width, frame->height, static_cast<AVPixelFormat>(frame->format), frame->width,
+        frame->height, AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+        nullptr, nullptr, nullptr));
     const char* fmt_name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame->format));
     DUET_CHECK(sws_, "cannot convert '{}' from pixel format {} to RGB", name,
                fmt_name ? fmt_name : "?");

@@ -1,9 +1,11 @@
 #include "media/image_reader.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <utility>
 
 #include "core/error.h"
 #include "media/av_util.h"
@@ -28,12 +30,53 @@ ImageKind sniff(const uint8_t* d, size_t n) {
 
 const char* kind_name(ImageKind k) {
   switch (k) {
-    case ImageKind::kPng: return "PNG";
-    case ImageKind::kJpeg: return "JPEG";
-    case ImageKind::kWebp: return "WebP";
-    case ImageKind::kOther: break;
+    case ImageKind::kPng:
+      return "PNG";
+    case ImageKind::kJpeg:
+      return "JPEG";
+    case ImageKind::kWebp:
+      return "WebP";
+    case ImageKind::kOther:
+      break;
   }
   return "image";
+}
+
+// EXIF orientation (1-8) applied as PIL's ImageOps.exif_transpose does, so a portrait photo
+// from a phone conditions the model upright. out(x, y) takes src(sx, sy).
+RgbImage apply_orientation(const RgbImage& src, int orientation) {
+  if (orientation < 2 || orientation > 8) return src;
+  const int w = src.width, h = src.height;
+  const bool swap = orientation >= 5;
+  RgbImage out;
+  out.width = swap ? h : w;
+  out.height = swap ? w : h;
+  out.pixels.resize(src.pixels.size());
+  auto source = [&](int x, int y) -> std::pair<int, int> {
+    switch (orientation) {
+      case 2:
+        return {w - 1 - x, y};  // mirrored
+      case 3:
+        return {w - 1 - x, h - 1 - y};  // rotated 180
+      case 4:
+        return {x, h - 1 - y};  // flipped
+      case 5:
+        return {y, x};  // transposed
+      case 6:
+        return {y, h - 1 - x};  // rotated 90 clockwise
+      case 7:
+        return {w - 1 - y, h - 1 - x};  // transversed
+      default:
+        return {w - 1 - y, x};  // 8: rotated 90 counter-clockwise
+    }
+  };
+  for (int y = 0; y < out.height; ++y) {
+    for (int x = 0; x < out.width; ++x) {
+      auto [sx, sy] = source(x, y);
+      std::memcpy(out.row(y) + x * 3, src.row(sy) + sx * 3, 3);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -63,7 +106,12 @@ RgbImage decode_image(const uint8_t* data, size_t size, const std::string& name)
   if (rc >= 0) rc = avcodec_receive_frame(dec.get(), frame.get());
   DUET_CHECK(rc >= 0, "cannot decode {} image '{}': {}", kind_name(kind), name,
              rc == AVERROR_EOF ? "no picture in the file" : av_error_text(rc));
-  return frame_to_rgb(frame.get(), name);
+  RgbImage image = frame_to_rgb(frame.get(), name);
+  // The JPEG decoder exports EXIF tags as frame metadata.
+  if (const AVDictionaryEntry* e = av_dict_get(frame->metadata, "Orientation", nullptr, 0)) {
+    image = apply_orientation(image, std::atoi(e->value));
+  }
+  return image;
 }
 
 RgbImage read_image(const std::string& path) {

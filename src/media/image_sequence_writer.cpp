@@ -25,8 +25,8 @@ class PngSequenceWriter final : public FrameSink {
 
   void open() override {
     install_av_log_bridge();
-    DUET_CHECK(opts_.width > 0 && opts_.height > 0, "frame size {}x{} is not positive",
-               opts_.width, opts_.height);
+    DUET_CHECK(opts_.width > 0 && opts_.height > 0, "frame size {}x{} is not positive", opts_.width,
+               opts_.height);
     // av_get_frame_filename2 accepts exactly one %d-style field; anything else is refused.
     char probe[4096];
     DUET_CHECK(av_get_frame_filename2(probe, sizeof(probe), opts_.path.c_str(), 0, 0) >= 0,
@@ -82,12 +82,14 @@ class PngSequenceWriter final : public FrameSink {
 
     char name[4096];
     int64_t number = opts_.png_start_number + info_.frames;
-    rc = av_get_frame_filename2(name, sizeof(name), opts_.path.c_str(), static_cast<int>(number), 0);
+    rc =
+        av_get_frame_filename2(name, sizeof(name), opts_.path.c_str(), static_cast<int>(number), 0);
     DUET_CHECK(rc >= 0, "cannot make a file name from '{}' for frame {}", opts_.path, number);
     AtomicOutputFile file{std::string(name)};
     {
       std::ofstream out(file.temp_path(), std::ios::binary | std::ios::trunc);
-      out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
+      out.write(reinterpret_cast<const char*>(png.data()),
+                static_cast<std::streamsize>(png.size()));
       DUET_CHECK(out.good(), "cannot write '{}' (disk full?)", name);
     }
     file.commit();

@@ -43,27 +43,42 @@ VideoCodec parse_video_codec(const std::string& name) {
 
 const char* output_format_name(OutputFormat format) {
   switch (format) {
-    case OutputFormat::kAuto: return "auto";
-    case OutputFormat::kMp4: return "mp4";
-    case OutputFormat::kMov: return "mov";
-    case OutputFormat::kWebm: return "webm";
-    case OutputFormat::kMkv: return "mkv";
-    case OutputFormat::kWav: return "wav";
-    case OutputFormat::kPngSequence: return "png";
-    case OutputFormat::kGif: return "gif";
-    case OutputFormat::kWebp: return "webp";
+    case OutputFormat::kAuto:
+      return "auto";
+    case OutputFormat::kMp4:
+      return "mp4";
+    case OutputFormat::kMov:
+      return "mov";
+    case OutputFormat::kWebm:
+      return "webm";
+    case OutputFormat::kMkv:
+      return "mkv";
+    case OutputFormat::kWav:
+      return "wav";
+    case OutputFormat::kPngSequence:
+      return "png";
+    case OutputFormat::kGif:
+      return "gif";
+    case OutputFormat::kWebp:
+      return "webp";
   }
   return "?";
 }
 
 const char* video_codec_name(VideoCodec codec) {
   switch (codec) {
-    case VideoCodec::kAuto: return "auto";
-    case VideoCodec::kH264: return "h264";
-    case VideoCodec::kH265: return "h265";
-    case VideoCodec::kAv1: return "av1";
-    case VideoCodec::kVp9: return "vp9";
-    case VideoCodec::kNvenc: return "nvenc";
+    case VideoCodec::kAuto:
+      return "auto";
+    case VideoCodec::kH264:
+      return "h264";
+    case VideoCodec::kH265:
+      return "h265";
+    case VideoCodec::kAv1:
+      return "av1";
+    case VideoCodec::kVp9:
+      return "vp9";
+    case VideoCodec::kNvenc:
+      return "nvenc";
   }
   return "?";
 }
@@ -86,9 +101,10 @@ OutputFormat infer_output_format(const std::string& path, OutputFormat requested
     return OutputFormat::kPngSequence;
   }
   if (ext.empty()) return OutputFormat::kMp4;  // MP4 is the default output
-  DUET_FAIL("cannot tell the output format from '{}'; use .mp4, .mov, .webm, .mkv, .wav, "
-            ".gif, .webp or a %04d.png pattern, or set the format option",
-            path);
+  DUET_FAIL(
+      "cannot tell the output format from '{}'; use .mp4, .mov, .webm, .mkv, .wav, "
+      ".gif, .webp or a %04d.png pattern, or set the format option",
+      path);
 }
 
 bool format_has_video(OutputFormat format) { return format != OutputFormat::kWav; }
@@ -99,8 +115,10 @@ bool format_has_audio(OutputFormat format) {
     case OutputFormat::kMov:
     case OutputFormat::kWebm:
     case OutputFormat::kMkv:
-    case OutputFormat::kWav: return true;
-    default: return false;
+    case OutputFormat::kWav:
+      return true;
+    default:
+      return false;
   }
 }
 

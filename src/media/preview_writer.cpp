@@ -31,9 +31,11 @@ uint32_t palette_entry(int index) {
 
 // RGB24 -> PAL8 indices into the fixed cube, with 4x4 Bayer dithering of one level step.
 void quantize(const AVFrame* rgb, AVFrame* pal) {
-  static constexpr int kBayer[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9}, {15, 7, 13, 5}};
+  static constexpr int kBayer[4][4] = {
+      {0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9}, {15, 7, 13, 5}};
   auto* palette = reinterpret_cast<uint32_t*>(pal->data[1]);
-  for (int i = 0; i < 256; ++i) palette[i] = i < kLevelsR * kLevelsG * kLevelsB ? palette_entry(i) : 0xFF000000u;
+  for (int i = 0; i < 256; ++i)
+    palette[i] = i < kLevelsR * kLevelsG * kLevelsB ? palette_entry(i) : 0xFF000000u;
   for (int y = 0; y < rgb->height; ++y) {
     const uint8_t* in = rgb->data[0] + static_cast<ptrdiff_t>(y) * rgb->linesize[0];
     uint8_t* out = pal->data[0] + static_cast<ptrdiff_t>(y) * pal->linesize[0];
@@ -43,7 +45,8 @@ void quantize(const AVFrame* rgb, AVFrame* pal) {
         float level = v * (n - 1) / 255.0f + d;
         return std::clamp(static_cast<int>(std::lround(level)), 0, n - 1);
       };
-      int r = q(in[3 * x], kLevelsR), g = q(in[3 * x + 1], kLevelsG), b = q(in[3 * x + 2], kLevelsB);
+      int r = q(in[3 * x], kLevelsR), g = q(in[3 * x + 1], kLevelsG),
+          b = q(in[3 * x + 2], kLevelsB);
       out[x] = static_cast<uint8_t>((r * kLevelsG + g) * kLevelsB + b);
     }
   }
@@ -59,8 +62,8 @@ class PreviewWriter final : public FrameSink {
 
   void open() override {
     install_av_log_bridge();
-    DUET_CHECK(opts_.width > 0 && opts_.height > 0, "frame size {}x{} is not positive",
-               opts_.width, opts_.height);
+    DUET_CHECK(opts_.width > 0 && opts_.height > 0, "frame size {}x{} is not positive", opts_.width,
+               opts_.height);
     if (format_ == OutputFormat::kWebp && !avcodec_find_encoder_by_name("libwebp_anim")) {
       // Not every FFmpeg build has libwebp; a GIF beside the requested name still gives a look.
       opts_.path = std::filesystem::path(opts_.path).replace_extension(".gif").string();
@@ -149,6 +152,7 @@ class PreviewWriter final : public FrameSink {
   }
 
   void finish() override {
+    DUET_CHECK(info_.frames > 0, "no frames were written to '{}'; nothing to save", opts_.path);
     send(nullptr);
     int rc = av_write_trailer(mux_.get());
     DUET_CHECK(rc >= 0, "cannot finish '{}': {}", opts_.path, av_error_text(rc));

@@ -30,10 +30,12 @@ void check_output_path(const fs::path& target) {
   fs::path folder = folder_of(target);
   std::error_code ec;
   auto status = fs::status(folder, ec);
-  DUET_CHECK(fs::exists(status), "cannot write '{}': folder '{}' does not exist; create it or "
-             "choose another output path", target.string(), folder.string());
-  DUET_CHECK(fs::is_directory(status), "cannot write '{}': '{}' is not a folder",
+  DUET_CHECK(fs::exists(status),
+             "cannot write '{}': folder '{}' does not exist; create it or "
+             "choose another output path",
              target.string(), folder.string());
+  DUET_CHECK(fs::is_directory(status), "cannot write '{}': '{}' is not a folder", target.string(),
+             folder.string());
   DUET_CHECK(!fs::is_directory(fs::status(target, ec)),
              "cannot write '{}': a folder has that name; choose a file name", target.string());
 }
@@ -41,8 +43,8 @@ void check_output_path(const fs::path& target) {
 AtomicOutputFile::AtomicOutputFile(fs::path target) : target_(std::move(target)) {
   check_output_path(target_);
   static std::atomic<unsigned> counter{0};
-  std::string name = fmt::format(".{}.part-{}-{}", target_.filename().string(), getpid(),
-                                 counter.fetch_add(1));
+  std::string name =
+      fmt::format(".{}.part-{}-{}", target_.filename().string(), getpid(), counter.fetch_add(1));
   temp_ = folder_of(target_) / name;
   int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {

@@ -28,8 +28,10 @@ std::string shape_of(const at::Tensor& t) {
 
 FrameLayout resolve_layout(const at::Tensor& input, FrameLayout layout) {
   at::Tensor t = drop_batch(input);
-  DUET_CHECK(t.dim() == 4, "frames tensor has shape {}; expected [F,H,W,3], [3,F,H,W] or "
-             "[F,3,H,W]", shape_of(input));
+  DUET_CHECK(t.dim() == 4,
+             "frames tensor has shape {}; expected [F,H,W,3], [3,F,H,W] or "
+             "[F,3,H,W]",
+             shape_of(input));
   if (layout != FrameLayout::kAuto) return layout;
   if (t.scalar_type() == at::kByte) return FrameLayout::kFHWC;
   if (t.size(0) == 3) return FrameLayout::kCFHW;
@@ -105,7 +107,12 @@ at::Tensor image_to_tensor(const RgbImage& image) {
 }
 
 at::Tensor image_to_float(const RgbImage& image) {
-  return image_to_tensor(image).permute({2, 0, 1}).to(at::kFloat).div_(127.5).sub_(1.0).contiguous();
+  return image_to_tensor(image)
+      .permute({2, 0, 1})
+      .to(at::kFloat)
+      .div_(127.5)
+      .sub_(1.0)
+      .contiguous();
 }
 
 at::Tensor clip_frames_to_tensor(const VideoClip& clip) {

@@ -71,13 +71,15 @@ void VideoReader::Impl::open() {
   rc = avformat_find_stream_info(ctx, nullptr);
   DUET_CHECK(rc >= 0, "cannot read the streams of '{}': {}", path, av_error_text(rc));
   const AVDictionaryEntry* e = nullptr;
-  while ((e = av_dict_get(ctx->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) info.tags[e->key] = e->value;
+  while ((e = av_dict_get(ctx->metadata, "", e, AV_DICT_IGNORE_SUFFIX)))
+    info.tags[e->key] = e->value;
   if (ctx->duration != AV_NOPTS_VALUE) info.duration = ctx->duration / double(AV_TIME_BASE);
 
   if (options.read_video) {
     vindex = av_find_best_stream(ctx, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
     // A cover picture is not the video.
-    if (vindex >= 0 && (ctx->streams[vindex]->disposition & AV_DISPOSITION_ATTACHED_PIC)) vindex = -1;
+    if (vindex >= 0 && (ctx->streams[vindex]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+      vindex = -1;
   }
   if (options.read_audio) aindex = av_find_best_stream(ctx, AVMEDIA_TYPE_AUDIO, -1, -1, nullptr, 0);
   DUET_CHECK(vindex >= 0 || aindex >= 0, "'{}' has no {} stream", path,
@@ -105,10 +107,10 @@ void VideoReader::Impl::open() {
     info.has_audio = true;
     info.source_sample_rate = st->codecpar->sample_rate;
     info.source_channels = st->codecpar->ch_layout.nb_channels;
-    info.sample_rate = options.audio_sample_rate > 0 ? options.audio_sample_rate
-                                                     : info.source_sample_rate;
-    info.channels = options.audio_channels > 0 ? options.audio_channels
-                                               : std::min(info.source_channels, 2);
+    info.sample_rate =
+        options.audio_sample_rate > 0 ? options.audio_sample_rate : info.source_sample_rate;
+    info.channels =
+        options.audio_channels > 0 ? options.audio_channels : std::min(info.source_channels, 2);
     DUET_CHECK(info.channels == 1 || info.channels == 2,
                "audio can be read as mono or stereo, not {} channels", info.channels);
     info.audio_codec = avcodec_get_name(st->codecpar->codec_id);
@@ -268,7 +270,8 @@ VideoClip read_video(const std::string& path, VideoReaderOptions options) {
   reader.read_audio_to_end();
   clip.info = reader.info();
   clip.audio = reader.audio();
-  if (options.max_frames >= 0 && clip.info.has_video && clip.info.fps.valid() && clip.info.has_audio) {
+  if (options.max_frames >= 0 && clip.info.has_video && clip.info.fps.valid() &&
+      clip.info.has_audio) {
     // The clip was cut after max_frames: keep the sound that goes with those frames.
     auto keep = static_cast<size_t>(std::llround(clip.frames.size() / clip.info.fps.value() *
                                                  clip.info.sample_rate)) *

@@ -32,7 +32,7 @@ struct MediaInfo {
   int source_sample_rate = 0;
   int source_channels = 0;
   std::string audio_codec;
-  double duration = 0;  // seconds, from the container
+  double duration = 0;                      // seconds, from the container
   std::map<std::string, std::string> tags;  // container tags (MP4 XMP under "xmp")
 };
 

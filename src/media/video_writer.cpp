@@ -43,8 +43,7 @@ void VideoWriter::open() {
   VideoWriterOptions opts = options_;
   opts.format = format_;
   if (format_ == OutputFormat::kWav) {
-    DUET_CHECK(opts.audio_sample_rate > 0, "WAV output '{}' needs an audio sample rate",
-               opts.path);
+    DUET_CHECK(opts.audio_sample_rate > 0, "WAV output '{}' needs an audio sample rate", opts.path);
     ignoring_frames_ = opts.width > 0;
     opts.width = opts.height = 0;
   }
@@ -66,9 +65,8 @@ void VideoWriter::open() {
 
 void VideoWriter::write_frame(const uint8_t* rgb, int stride) {
   if (ignoring_frames_) return;
-  guarded("write a frame to", [&] {
-    sink_->write_frame(rgb, stride > 0 ? stride : options_.width * 3);
-  });
+  guarded("write a frame to",
+          [&] { sink_->write_frame(rgb, stride > 0 ? stride : options_.width * 3); });
 }
 
 void VideoWriter::write_frame(const float* rgb, int stride) {
@@ -101,8 +99,8 @@ void VideoWriter::finish() {
   finished_ = true;
 }
 
-void write_wav(const std::string& path, const float* interleaved, int64_t samples,
-               int sample_rate, int channels, const Metadata& metadata) {
+void write_wav(const std::string& path, const float* interleaved, int64_t samples, int sample_rate,
+               int channels, const Metadata& metadata) {
   VideoWriterOptions o;
   o.path = path;
   o.format = OutputFormat::kWav;

@@ -69,7 +69,7 @@ class VideoWriter {
 };
 
 // Writes a whole PCM buffer as a WAV (PCM16) file, atomically.
-void write_wav(const std::string& path, const float* interleaved, int64_t samples,
-               int sample_rate, int channels = 1, const Metadata& metadata = {});
+void write_wav(const std::string& path, const float* interleaved, int64_t samples, int sample_rate,
+               int channels = 1, const Metadata& metadata = {});
 
 }  // namespace duet::media

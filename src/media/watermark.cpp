@@ -13,9 +13,10 @@ Corner parse_corner(const std::string& name) {
   if (name == "bottom-left" || name == "bl") return Corner::kBottomLeft;
   if (name == "top-right" || name == "tr") return Corner::kTopRight;
   if (name == "top-left" || name == "tl") return Corner::kTopLeft;
-  DUET_FAIL("watermark corner '{}' is unknown; use top-left, top-right, bottom-left or "
-            "bottom-right",
-            name);
+  DUET_FAIL(
+      "watermark corner '{}' is unknown; use top-left, top-right, bottom-left or "
+      "bottom-right",
+      name);
 }
 
 namespace {
@@ -60,10 +61,12 @@ Watermark::Watermark(const WatermarkOptions& options, int width, int height) {
 
   text_alpha_.assign(static_cast<size_t>(box_w_) * box_h_, 0);
   shadow_alpha_.assign(text_alpha_.size(), 0);
-  const auto text_a = static_cast<uint16_t>(std::lround(256 * std::clamp(options.opacity, 0.f, 1.f)));
+  const auto text_a =
+      static_cast<uint16_t>(std::lround(256 * std::clamp(options.opacity, 0.f, 1.f)));
   const auto shadow_a = static_cast<uint16_t>(std::lround(text_a * 0.6));
   auto mark = [&](std::vector<uint16_t>& plane, int x, int y, uint16_t a) {
-    if (x >= 0 && y >= 0 && x < box_w_ && y < box_h_) plane[static_cast<size_t>(y) * box_w_ + x] = a;
+    if (x >= 0 && y >= 0 && x < box_w_ && y < box_h_)
+      plane[static_cast<size_t>(y) * box_w_ + x] = a;
   };
   for (size_t i = 0; i < text.size(); ++i) {
     auto rows = glyph_rows(text[i]);
@@ -91,8 +94,8 @@ void Watermark::apply(uint8_t* rgb, int stride) const {
     for (int x = 0; x < box_w_; ++x) {
       for (int ch = 0; ch < 3; ++ch) {
         int v = row[x * 3 + ch];
-        v = (v * (256 - sa[x])) >> 8;                   // towards black
-        v = (v * (256 - ta[x]) + 255 * ta[x]) >> 8;     // towards white
+        v = (v * (256 - sa[x])) >> 8;                // towards black
+        v = (v * (256 - ta[x]) + 255 * ta[x]) >> 8;  // towards white
         row[x * 3 + ch] = static_cast<uint8_t>(v);
       }
     }

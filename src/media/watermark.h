@@ -12,10 +12,10 @@ enum class Corner { kTopLeft, kTopRight, kBottomLeft, kBottomRight };
 Corner parse_corner(const std::string& name);  // "bottom-right", "br", "top-left", ...
 
 struct WatermarkOptions {
-  std::string text;                     // UTF-8; characters outside ASCII are drawn as '?'
+  std::string text;  // UTF-8; characters outside ASCII are drawn as '?'
   Corner corner = Corner::kBottomRight;
-  int scale = 0;                        // pixels per font dot; 0 picks min(w, h) / 360, >= 1
-  float opacity = 0.85f;                // of the white text; the shadow uses 0.6 of this
+  int scale = 0;          // pixels per font dot; 0 picks min(w, h) / 360, >= 1
+  float opacity = 0.85f;  // of the white text; the shadow uses 0.6 of this
 };
 
 class Watermark {

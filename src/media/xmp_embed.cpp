@@ -42,13 +42,15 @@ std::vector<uint8_t> read_all(const fs::path& file) {
 
 void write_all(const fs::path& file, const std::vector<uint8_t>& bytes) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   DUET_CHECK(out.good(), "cannot write the XMP metadata into '{}' (disk full?)", file.string());
 }
 
 void append_to_file(const fs::path& file, const std::vector<uint8_t>& bytes) {
   std::ofstream out(file, std::ios::binary | std::ios::app);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   DUET_CHECK(out.good(), "cannot append the XMP metadata to '{}' (disk full?)", file.string());
 }
 

@@ -25,8 +25,7 @@ void append_wav_xmp(const std::filesystem::path& file, const std::string& xmp);
 void insert_gif_xmp(const std::filesystem::path& file, const std::string& xmp);
 
 // Appends an `XMP ` chunk, adding or updating VP8X (canvas size needed for simple files).
-void add_webp_xmp(const std::filesystem::path& file, const std::string& xmp, int width,
-                  int height);
+void add_webp_xmp(const std::filesystem::path& file, const std::string& xmp, int width, int height);
 
 // Returns `png` with iTXt chunks for each tag and the XMP packet inserted before IEND.
 std::vector<uint8_t> add_png_text(const std::vector<uint8_t>& png, const Metadata& tags,

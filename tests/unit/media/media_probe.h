@@ -27,10 +27,10 @@ namespace duet::media::probe {
 
 struct StreamInfo {
   AVMediaType type = AVMEDIA_TYPE_UNKNOWN;
-  std::string codec;       // "h264", "aac", ...
-  int profile = -1;        // FF_PROFILE_*
+  std::string codec;  // "h264", "aac", ...
+  int profile = -1;   // FF_PROFILE_*
   int level = -1;
-  std::string pix_fmt;     // "yuv420p"
+  std::string pix_fmt;  // "yuv420p"
   int width = 0, height = 0;
   int sample_rate = 0, channels = 0;
   std::string channel_layout;  // "mono", "stereo"
@@ -61,6 +61,17 @@ struct FileInfo {
   }
 };
 
+// Tag names folded to lower case: Matroska stores them upper-cased (PROMPT, AI_GENERATED).
+inline std::map<std::string, std::string> lower_tags(const FileInfo& f) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : f.tags) {
+    std::string key = k;
+    for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out[key] = v;
+  }
+  return out;
+}
+
 inline AVFormatContext* open_input(const std::string& path) {
   AVFormatContext* ctx = nullptr;
   AVDictionary* opts = nullptr;
@@ -81,7 +92,8 @@ inline FileInfo probe_file(const std::string& path) {
   info.format = ctx->iformat->name;
   if (ctx->duration != AV_NOPTS_VALUE) info.duration = ctx->duration / double(AV_TIME_BASE);
   const AVDictionaryEntry* e = nullptr;
-  while ((e = av_dict_get(ctx->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) info.tags[e->key] = e->value;
+  while ((e = av_dict_get(ctx->metadata, "", e, AV_DICT_IGNORE_SUFFIX)))
+    info.tags[e->key] = e->value;
   for (unsigned i = 0; i < ctx->nb_streams; ++i) {
     const AVStream* st = ctx->streams[i];
     const AVCodecParameters* p = st->codecpar;
@@ -124,8 +136,8 @@ struct DecodedVideo {
 
 struct DecodedAudio {
   int sample_rate = 0, channels = 0;
-  double start = 0;             // pts of the first decoded sample, seconds
-  std::vector<float> samples;   // interleaved float
+  double start = 0;            // pts of the first decoded sample, seconds
+  std::vector<float> samples;  // interleaved float
   int64_t count() const { return channels ? static_cast<int64_t>(samples.size()) / channels : 0; }
   double duration() const { return sample_rate ? count() / double(sample_rate) : 0; }
 };
@@ -169,9 +181,9 @@ inline void decode_stream(const std::string& path, AVMediaType type, Fn&& on_fra
 }
 
 inline std::vector<uint8_t> to_pixels(const AVFrame* f, AVPixelFormat fmt, int bytes_per_pixel) {
-  SwsContext* sws = sws_getContext(f->width, f->height, static_cast<AVPixelFormat>(f->format),
-                                   f->width, f->height, fmt, SWS_BICUBIC | SWS_ACCURATE_RND,
-                                   nullptr, nullptr, nullptr);
+  SwsContext* sws =
+      sws_getContext(f->width, f->height, static_cast<AVPixelFormat>(f->format), f->width,
+                     f->height, fmt, SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr, nullptr);
   std::vector<uint8_t> out(static_cast<size_t>(f->width) * f->height * bytes_per_pixel);
   uint8_t* dst[4] = {out.data(), nullptr, nullptr, nullptr};
   int stride[4] = {f->width * bytes_per_pixel, 0, 0, 0};
@@ -224,11 +236,20 @@ inline DecodedAudio decode_audio(const std::string& path) {
         int idx = planar ? i : i * a.channels + c;
         const uint8_t* plane = f->extended_data[planar ? c : 0];
         switch (av_get_packed_sample_fmt(fmt)) {
-          case AV_SAMPLE_FMT_FLT: v = reinterpret_cast<const float*>(plane)[idx]; break;
-          case AV_SAMPLE_FMT_S16: v = reinterpret_cast<const int16_t*>(plane)[idx] / 32768.0f; break;
-          case AV_SAMPLE_FMT_S32: v = reinterpret_cast<const int32_t*>(plane)[idx] / 2147483648.0f; break;
-          case AV_SAMPLE_FMT_DBL: v = static_cast<float>(reinterpret_cast<const double*>(plane)[idx]); break;
-          default: throw std::runtime_error("unexpected sample format");
+          case AV_SAMPLE_FMT_FLT:
+            v = reinterpret_cast<const float*>(plane)[idx];
+            break;
+          case AV_SAMPLE_FMT_S16:
+            v = reinterpret_cast<const int16_t*>(plane)[idx] / 32768.0f;
+            break;
+          case AV_SAMPLE_FMT_S32:
+            v = reinterpret_cast<const int32_t*>(plane)[idx] / 2147483648.0f;
+            break;
+          case AV_SAMPLE_FMT_DBL:
+            v = static_cast<float>(reinterpret_cast<const double*>(plane)[idx]);
+            break;
+          default:
+            throw std::runtime_error("unexpected sample format");
         }
         a.samples.push_back(v);
       }

@@ -31,7 +31,7 @@ class MediaSync : public testing::TestWithParam<SyncCase> {};
 TEST_P(MediaSync, FlashAndClickLineUpWithinOneFrame) {
   const SyncCase c = GetParam();
   const double fps = c.fps.value();
-  const int frames = static_cast<int>(std::ceil(2.0 * fps));  // 2 s
+  const int frames = static_cast<int>(std::ceil(2.0 * fps));   // 2 s
   const int flash = static_cast<int>(std::lround(1.1 * fps));  // not on a round second
   const int rate = 16000;
   TempDir dir;
@@ -83,14 +83,25 @@ TEST_P(MediaSync, FlashAndClickLineUpWithinOneFrame) {
   const double offset = click_time - flash_time;
   RecordProperty("offset_ms", std::to_string(offset * 1000));
   EXPECT_LE(std::abs(offset), 1.0 / fps) << "offset " << offset * 1000 << " ms";
-  // In practice the codecs' priming is compensated exactly; a few ms of filter smear remain.
-  EXPECT_LE(std::abs(offset), 0.010) << "offset " << offset * 1000 << " ms";
+  // Measured: under 0.4 ms everywhere (priming is compensated to the sample); keep it so.
+  EXPECT_LE(std::abs(offset), 0.002) << "offset " << offset * 1000 << " ms";
 
-  // Durations agree within one frame.
-  EXPECT_NEAR(audio.start + audio.duration(), frames / fps, 1.0 / fps);
+  // Durations agree within one frame, as the container declares them (what players use; a
+  // libav decode of AAC also returns the padding of the last frame, see video_writer_test).
+  auto info = probe::probe_file(o.path);
+  const double video_duration = info.first(AVMEDIA_TYPE_VIDEO).duration;
+  const double audio_duration = info.first(AVMEDIA_TYPE_AUDIO).duration;
+  if (video_duration > 0 && audio_duration > 0) {
+    EXPECT_NEAR(video_duration, frames / fps, 0.0006);
+    EXPECT_NEAR(audio_duration, video_duration, 1.0 / fps);
+  } else {
+    // Matroska keeps no per-stream duration; the file's duration covers both streams.
+    EXPECT_NEAR(info.duration, frames / fps, 1.0 / fps);
+  }
+  EXPECT_GE(audio.start + audio.duration(), frames / fps - 1.0 / fps);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllRates, MediaSync,
+INSTANTIATE_TEST_SUITE_P(Media, MediaSync,
                          testing::Values(SyncCase{{16, 1}, "mp4"}, SyncCase{{24, 1}, "mp4"},
                                          SyncCase{{30, 1}, "mp4"}, SyncCase{{24000, 1001}, "mp4"},
                                          SyncCase{{16, 1}, "webm"}, SyncCase{{24, 1}, "webm"},
