@@ -23,10 +23,6 @@ std::string_view checkpoint_format_name(CheckpointFormat format) {
 
 namespace {
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // Up to 16 leading bytes; fewer for short files.
 std::string read_head(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -49,7 +45,7 @@ CheckpointFormat detect_checkpoint_format(const std::string& path) {
   std::error_code ec;
   DUET_CHECK(fs::exists(path, ec), "checkpoint '{}' does not exist", path);
   DUET_CHECK(fs::is_regular_file(path, ec), "checkpoint '{}' is not a file", path);
-  if (ends_with(path, ".index.json")) return CheckpointFormat::kSafetensorsIndex;
+  if (path.ends_with(".index.json")) return CheckpointFormat::kSafetensorsIndex;
   const std::string head = read_head(path);
   if (head.size() >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) return CheckpointFormat::kPth;
   // Pickle protocol 2+ starts with 0x80: the legacy torch.save format. The .pth reader
@@ -57,7 +53,7 @@ CheckpointFormat detect_checkpoint_format(const std::string& path) {
   if (!head.empty() && static_cast<unsigned char>(head[0]) == 0x80) return CheckpointFormat::kPth;
   // safetensors: u64 header length, then '{'.
   if (head.size() >= 9 && head[8] == '{') return CheckpointFormat::kSafetensors;
-  if (ends_with(path, ".safetensors")) return CheckpointFormat::kSafetensors;  // reader explains
+  if (path.ends_with(".safetensors")) return CheckpointFormat::kSafetensors;  // reader explains
   DUET_FAIL("'{}' is not a checkpoint duet can read: expected safetensors, a "
             "*.safetensors.index.json, or a PyTorch zip file (.pth/.pt/.bin/.ckpt)", path);
 }

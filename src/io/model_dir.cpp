@@ -56,10 +56,6 @@ std::vector<fs::path> list_files(const fs::path& dir) {
   return out;
 }
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-bool ends_with(std::string_view s, std::string_view x) {
-  return s.size() >= x.size() && s.substr(s.size() - x.size()) == x;
-}
 
 // A weights component in `dir` named by `stem`: prefers the sharded index, then a single
 // safetensors file, then the PyTorch .bin of older diffusers exports.
@@ -127,7 +123,7 @@ std::string ovi_spec_of(const std::string& filename) {
   if (filename == "model_960x960.safetensors") return "960x960_5s";
   if (filename == "model_960x960_10s.safetensors") return "960x960_10s";
   std::string stem = filename.substr(0, filename.size() - std::string(".safetensors").size());
-  return starts_with(stem, "model_") ? stem.substr(6) : stem;
+  return stem.starts_with("model_") ? stem.substr(6) : stem;
 }
 
 ModelDir detect_ovi(const fs::path& root) {
@@ -138,7 +134,7 @@ ModelDir detect_ovi(const fs::path& root) {
   std::vector<std::string> specs;
   for (const auto& f : list_files(root / "Ovi")) {
     const std::string name = f.filename().string();
-    if (!starts_with(name, "model") || !ends_with(name, ".safetensors")) continue;
+    if (!name.starts_with("model") || !name.ends_with(".safetensors")) continue;
     const std::string spec = ovi_spec_of(name);
     specs.push_back(spec);
     auto c = component(specs.size() == 1 ? "fusion" : "fusion_" + spec, "denoiser", "ovi", f,
@@ -236,7 +232,7 @@ ModelComponent diffusers_component(const fs::path& root, const std::string& name
     return c;
   }
   std::string role = "other", layout = cls, stem = "diffusion_pytorch_model";
-  if (starts_with(name, "transformer")) {
+  if (name.starts_with("transformer")) {
     role = "denoiser";
     layout = "wan_diffusers";
   } else if (name == "vae") {
@@ -264,7 +260,7 @@ namespace {
 
 // Roles of the component names duet packages use, for manifests that do not spell them out.
 std::string default_role(const std::string& name) {
-  if (name == "fusion" || starts_with(name, "transformer")) return "denoiser";
+  if (name == "fusion" || name.starts_with("transformer")) return "denoiser";
   return name;  // video_vae, audio_vae, vocoder, text_encoder, tokenizer name their role
 }
 
@@ -306,7 +302,7 @@ ModelDir parse_diffusers_index(const nlohmann::json& index, const std::string& r
                                const std::string& source) {
   const fs::path root(root_path);
   const std::string pipeline = json_string(index, "_class_name", source);
-  DUET_CHECK(starts_with(pipeline, "Wan"),
+  DUET_CHECK(pipeline.starts_with("Wan"),
              "'{}': pipeline '{}' is not a Wan pipeline (duet reads WanPipeline and "
              "WanImageToVideoPipeline diffusers folders)", source, pipeline);
   ModelDir dir;
@@ -314,7 +310,7 @@ ModelDir parse_diffusers_index(const nlohmann::json& index, const std::string& r
   dir.family = "wan";
   dir.layout = ModelLayout::kWanDiffusers;
   for (const auto& [name, value] : index.items()) {
-    if (starts_with(name, "_") || !value.is_array() || value.size() != 2) continue;
+    if (name.starts_with("_") || !value.is_array() || value.size() != 2) continue;
     if (value[0].is_null() || value[1].is_null()) continue;  // optional component left out
     DUET_CHECK(value[1].is_string() && name.find('/') == std::string::npos && name != "..",
                "'{}': component '{}' must be [library, class name]", source, name);
