@@ -138,10 +138,7 @@ void ContainerWriter::open_video() {
   info_.width = req.width;
   info_.height = req.height;
 
-  if (!opts_.watermark.empty()) {
-    watermark_ = std::make_unique<Watermark>(
-        WatermarkOptions{opts_.watermark, opts_.watermark_corner}, opts_.width, opts_.height);
-  }
+  watermark_ = make_watermark(opts_.watermark, opts_.watermark_corner, opts_.width, opts_.height);
   ConverterConfig cc;
   cc.src_width = opts_.width;
   cc.src_height = opts_.height;

@@ -113,10 +113,7 @@ class PreviewWriter final : public FrameSink {
     rc = avformat_write_header(mux_.get(), mux_opts.get());
     DUET_CHECK(rc >= 0, "cannot start '{}': {}", opts_.path, av_error_text(rc));
 
-    if (!opts_.watermark.empty()) {
-      watermark_ = std::make_unique<Watermark>(
-          WatermarkOptions{opts_.watermark, opts_.watermark_corner}, opts_.width, opts_.height);
-    }
+    watermark_ = make_watermark(opts_.watermark, opts_.watermark_corner, opts_.width, opts_.height);
     ConverterConfig cc;
     cc.src_width = opts_.width;
     cc.src_height = opts_.height;

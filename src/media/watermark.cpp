@@ -102,4 +102,10 @@ void Watermark::apply(uint8_t* rgb, int stride) const {
   }
 }
 
+std::unique_ptr<Watermark> make_watermark(const std::string& text, Corner corner, int width,
+                                          int height) {
+  if (text.empty()) return nullptr;
+  return std::make_unique<Watermark>(WatermarkOptions{text, corner}, width, height);
+}
+
 }  // namespace duet::media

@@ -2,6 +2,7 @@
 // A visible text mark in a corner of every frame (as Sora 2 does), drawn with our own 5x7
 // bitmap font: white text over a soft dark shadow so it reads on light and dark content.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,5 +39,9 @@ class Watermark {
   std::vector<uint16_t> text_alpha_;
   std::vector<uint16_t> shadow_alpha_;
 };
+
+// The writers' shared entry: no mark (nullptr) when `text` is empty.
+std::unique_ptr<Watermark> make_watermark(const std::string& text, Corner corner, int width,
+                                          int height);
 
 }  // namespace duet::media
