@@ -10,7 +10,7 @@ from it; a Wan original folder and its diffusers export, whose keys are renamed 
 original name). Tensors whose original file is bf16 (Ovi fusion, Wan T5) are drawn already rounded
 to bf16, so converting them to any wider dtype is exact.
 
-    make_tiny_model.py --layout {ovi,wan21,wan22-ti2v,wan-diffusers,duet-package} --out DIR
+    make_tiny_model.py --layout {ovi,wan21,wan22-ti2v,wan22-a14b,wan-diffusers,duet-package} --out DIR
     make_tiny_model.py --all --out DIR      # DIR/ovi, DIR/wan21, DIR/wan22-ti2v, ...
 
 For a single layout DIR is the model folder itself. Files are overwritten in place.
@@ -45,7 +45,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-LAYOUTS = ("ovi", "wan21", "wan22-ti2v", "wan-diffusers", "duet-package")
+LAYOUTS = ("ovi", "wan21", "wan22-ti2v", "wan22-a14b", "wan-diffusers", "duet-package")
 
 # ---------------------------------------------------------------------------------------------
 # Tiny hyperparameters. Structure is the real one (levels, blocks, kernels, z channels, patch
@@ -751,7 +751,8 @@ class Folder:
 
     def sharded(self, stem: str, sd: OrderedDict, shards: int):
         """HF sharding: consecutive runs of the state dict, '<stem>-0000i-of-0000n.safetensors' +
-        '<stem>.safetensors.index.json' {"metadata": {"total_size"}, "weight_map"}."""
+        '<stem>.safetensors.index.json' {"metadata": {"total_size"}, "weight_map"}; stem may name a
+        subfolder ('high_noise_model/diffusion_pytorch_model')."""
         for old in self.root.glob(f"{stem}-*-of-*.safetensors"):
             old.unlink()
         nbytes = {k: t.numel() * t.element_size() for k, t in sd.items()}
@@ -764,7 +765,7 @@ class Folder:
         for i, keys in enumerate(groups):
             name = f"{stem}-{i + 1:05d}-of-{shards:05d}.safetensors"
             self.safetensors(name, OrderedDict((k, sd[k]) for k in keys))
-            weight_map.update({k: name for k in keys})
+            weight_map.update({k: Path(name).name for k in keys})  # relative to the index
         self.json(f"{stem}.safetensors.index.json",
                   {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))})
 
@@ -825,6 +826,23 @@ def write_wan22_ti2v(out: Path, tok: dict) -> Folder:
     f.sharded("diffusion_pytorch_model", wan_dit(WAN22_DIT, "wan2.2_dit").build(), shards=3)
     vae = wan22_vae(WAN22_VAE).build()
     f.torch("Wan2.2_VAE.pth", vae, vae)
+    t5 = wan_t5(T5).build(dtype=torch.bfloat16, bf16_exact=True)
+    f.torch("models_t5_umt5-xxl-enc-bf16.pth", t5, t5)
+    f.tokenizer("google/umt5-xxl", tok)
+    return f
+
+
+def write_wan22_a14b(out: Path, tok: dict) -> Folder:
+    """Wan-AI/Wan2.2-T2V-A14B: two t2v experts of the Wan2.1 DiT shape (in_dim 16), each fp32 in
+    six shards + index under high_noise_model/ and low_noise_model/ (random weights of their own:
+    distinct seed names), the Wan2.1 VAE, T5 and tokenizer (the wan21 tensors)."""
+    f = Folder(out)
+    for sub in ("high_noise_model", "low_noise_model"):
+        f.json(f"{sub}/config.json", wan_config_json(WAN21_DIT, "0.33.0"))
+        sd = wan_dit(WAN21_DIT, f"wan2.2_a14b_{sub}").build()
+        f.sharded(f"{sub}/diffusion_pytorch_model", sd, shards=6)
+    vae = wan21_vae(WAN21_VAE).build()
+    f.torch("Wan2.1_VAE.pth", vae, vae)
     t5 = wan_t5(T5).build(dtype=torch.bfloat16, bf16_exact=True)
     f.torch("models_t5_umt5-xxl-enc-bf16.pth", t5, t5)
     f.tokenizer("google/umt5-xxl", tok)
@@ -974,6 +992,7 @@ def main(argv=None) -> int:
             "ovi": lambda: write_ovi(out, tok),
             "wan21": lambda: write_wan21(out, tok),
             "wan22-ti2v": lambda: write_wan22_ti2v(out, tok),
+            "wan22-a14b": lambda: write_wan22_a14b(out, tok),
             "wan-diffusers": lambda: write_wan_diffusers(out, tok),
             "duet-package": lambda: write_duet_package(out, tok),
         }[layout]()

@@ -13,6 +13,7 @@ struct Command {
   std::function<int()> run;
 };
 
+Command add_generate_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
 

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/progress.h"
 #include "duet/version.h"
 
 int main(int argc, char** argv) {
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
       if (command.app->parsed()) return command.run();
     }
     return 1;
+  } catch (const duet::Cancelled&) {
+    std::fprintf(stderr, "\nduet: cancelled; no output was written\n");
+    return 130;
   } catch (const duet::Error& e) {
     std::fprintf(stderr, "duet: error: %s\n", e.what());
     return 1;

@@ -19,6 +19,13 @@ std::string_view attention_backend_name(AttentionBackend backend) {
   return "unknown";
 }
 
+AttentionBackend parse_attention_backend(std::string_view name) {
+  for (auto b : {AttentionBackend::kAuto, AttentionBackend::kReference, AttentionBackend::kSdpa}) {
+    if (attention_backend_name(b) == name) return b;
+  }
+  DUET_FAIL("unknown attention backend '{}'; valid: auto, reference, sdpa", name);
+}
+
 namespace {
 
 std::string shape_of(const at::Tensor& t) {

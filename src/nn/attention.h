@@ -23,6 +23,8 @@ enum class AttentionBackend {
   kSdpa,       // at::scaled_dot_product_attention with a boolean key mask
 };
 std::string_view attention_backend_name(AttentionBackend backend);
+// Inverse of attention_backend_name; an unknown name is a duet::Error listing the valid ones.
+AttentionBackend parse_attention_backend(std::string_view name);
 
 struct AttentionOptions {
   AttentionBackend backend = AttentionBackend::kAuto;
