@@ -13,6 +13,26 @@ WeightStore::WeightStore(std::vector<std::string> files, WeightOptions options, 
   DUET_CHECK(!files_.empty(), "weight store created without checkpoint files");
 }
 
+WeightStore WeightStore::meta(WeightOptions options, KeyMap key_map) {
+  WeightStore store;
+  store.options_ = options;
+  store.key_map_ = std::move(key_map);
+  store.meta_ = true;
+  store.opened_ = true;  // nothing to open: no tensors
+  return store;
+}
+
+at::Tensor WeightStore::meta_tensor(const std::string& file_key,
+                                    const std::vector<int64_t>& shape) {
+  DUET_CHECK(meta_, "tensor '{}' requested as a meta tensor from a store with files", file_key);
+  const auto [it, inserted] = meta_shapes_.emplace(file_key, shape);
+  DUET_CHECK(inserted || it->second == shape, "tensor '{}' requested with shapes {} and {}",
+             file_key, shape_to_string(it->second), shape_to_string(shape));
+  used_.insert(file_key);
+  return at::empty(
+      shape, at::TensorOptions().dtype(options_.dtype.value_or(at::kFloat)).device(at::kMeta));
+}
+
 WeightScope WeightStore::scope(std::string prefix) { return WeightScope(*this, std::move(prefix)); }
 
 void WeightStore::ensure_open() {
@@ -99,6 +119,10 @@ at::Tensor WeightScope::get(const std::string& name, const std::vector<int64_t>&
                             const std::string& hint) {
   const std::string full = prefix_ + name;
   auto key = store_->file_key(full);
+  if (store_->is_meta()) {
+    DUET_CHECK(key, "tensor '{}' has no name in this layout", full);
+    return store_->meta_tensor(*key, expected_shape);
+  }
   DUET_CHECK(key && store_->contains(full), "missing tensor '{}'{} in {}", full,
              key && *key != full ? fmt::format(" (file key '{}')", *key) : std::string(),
              fmt::join(store_->files(), ", "));
@@ -112,6 +136,8 @@ at::Tensor WeightScope::get(const std::string& name, const std::vector<int64_t>&
 
 at::Tensor WeightScope::get_any_shape(const std::string& name) {
   const std::string full = prefix_ + name;
+  DUET_CHECK(!store_->is_meta(), "tensor '{}' has its shape from the file; a meta store has none",
+             full);
   auto key = store_->file_key(full);
   DUET_CHECK(key && store_->contains(full), "missing tensor '{}' in {}", full,
              fmt::join(store_->files(), ", "));

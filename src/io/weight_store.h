@@ -11,9 +11,17 @@
 // only touched when a tensor is requested, so a component's weights are read when it is
 // built. Module names equal checkpoint keys; other layouts plug in a KeyMap that translates
 // our (original-layout) names into the file's names.
+//
+// WeightStore::meta() reads no file: it lets a model's own loader describe the model's tensors
+// without allocating them (parameter counts of 14B models in tests):
+//
+//   WeightStore store = WeightStore::meta();
+//   WanDiT dit = WanDiT::load(config, store);          // every tensor is an at::kMeta tensor
+//   for (const auto& [key, shape] : store.meta_shapes()) ...
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -40,6 +48,11 @@ class WeightScope;
 class WeightStore {
  public:
   WeightStore(std::vector<std::string> files, WeightOptions options = {}, KeyMap key_map = {});
+  // A store without files: WeightScope::get answers every key with an uninitialised tensor on
+  // at::kMeta of the requested shape (options.dtype, fp32 by default) and records the key and
+  // shape. It holds no tensors, so contains() is false, get_optional() returns std::nullopt
+  // and get_any_shape() throws; a loader's optional tensors are therefore not counted.
+  static WeightStore meta(WeightOptions options = {}, KeyMap key_map = {});
 
   WeightScope scope(std::string prefix);
 
@@ -60,7 +73,15 @@ class WeightStore {
   void mark_used(const std::string& file_key) { used_.insert(file_key); }
   bool has_key_map() const { return static_cast<bool>(key_map_); }
 
+  bool is_meta() const { return meta_; }
+  // Meta stores: file key -> shape of every tensor handed out.
+  const std::map<std::string, std::vector<int64_t>>& meta_shapes() const { return meta_shapes_; }
+  // Meta stores: a meta tensor of `shape` for `file_key`; asking again for the same key with
+  // another shape throws.
+  at::Tensor meta_tensor(const std::string& file_key, const std::vector<int64_t>& shape);
+
  private:
+  WeightStore() = default;
   void ensure_open();
   std::vector<std::string> files_;
   WeightOptions options_;
@@ -69,6 +90,8 @@ class WeightStore {
   TensorMap tensors_;
   std::map<std::string, std::string> origin_;  // tensor -> file it came from
   std::set<std::string> used_;
+  bool meta_ = false;
+  std::map<std::string, std::vector<int64_t>> meta_shapes_;
 };
 
 class WeightScope {

@@ -286,8 +286,8 @@ at::Tensor WanVae::decode(const at::Tensor& latents, const WanVaeTiling& tiling)
   return at::cat(chunks, 2);
 }
 
-at::Tensor WanVae::encode(const at::Tensor& video) const {
-  const int64_t s = config_.spatial_stride();
+at::Tensor WanVae::encode(const at::Tensor& video, const WanVaeTiling& tiling) const {
+  const int64_t s = config_.spatial_stride(), p = config_.patch_size();
   DUET_CHECK(video.dim() == 5 && video.size(1) == 3,
              "Wan VAE encode expects video [B, 3, F, H, W], got {}",
              shape_to_string(video.sizes().vec()));
@@ -297,18 +297,62 @@ at::Tensor WanVae::encode(const at::Tensor& video) const {
   DUET_CHECK(video.size(3) % s == 0 && video.size(4) % s == 0,
              "Wan VAE encode: frame size {}x{} is not a multiple of {}", video.size(3),
              video.size(4), s);
+  at::Tensor mu;
+  if (tiling.enabled) tiling.validate(s, p);
+  // diffusers compares the patchified frame with the tile (see WanVaeTiling).
+  if (tiling.enabled &&
+      (video.size(3) / p > tiling.min_height || video.size(4) / p > tiling.min_width)) {
+    mu = encode_tiled(video, tiling);
+  } else {
+    mu = encode_mean(video);
+  }
+  const auto view = [&](const at::Tensor& t) { return t.to(mu.device()).view({1, -1, 1, 1, 1}); };
+  return ((mu - view(mean_)) * view(inv_std_)).to(mu.scalar_type());
+}
+
+at::Tensor WanVae::encode_mean(const at::Tensor& video) const {
+  // video: [B, 3, 1 + 4k, H, W] -> [B, z, 1 + k, H/s, W/s]
   nn::FeatureCache cache;
   std::vector<at::Tensor> mus;
   // Chunks of 1, 4, 4, ... frames, as the reference encodes.
-  for (int64_t start = 0; start < frames; start += (start == 0 ? 1 : 4)) {
+  for (int64_t start = 0; start < video.size(2); start += (start == 0 ? 1 : 4)) {
     const int64_t n = start == 0 ? 1 : 4;
     cache.begin_chunk();
     const at::Tensor x = patchify(video.narrow(2, start, n), config_.patch_size());
     mus.push_back(conv1_.forward(encode_chunk(x, cache)).narrow(1, 0, config_.z_dim));
   }
-  const at::Tensor mu = at::cat(mus, 2);
-  const auto view = [&](const at::Tensor& t) { return t.to(mu.device()).view({1, -1, 1, 1, 1}); };
-  return ((mu - view(mean_)) * view(inv_std_)).to(mu.scalar_type());
+  return at::cat(mus, 2);
+}
+
+at::Tensor WanVae::encode_tiled(const at::Tensor& video, const WanVaeTiling& t) const {
+  // diffusers' tiled_encode works on the patchified frame: tile sizes and strides count
+  // patchified pixels, which the encoder reduces by s / p. Each tile runs through all frames
+  // with its own cache; blending the latent mean alone equals blending diffusers' moments, as
+  // the blend is per element.
+  const int64_t p = config_.patch_size(), enc_s = config_.spatial_stride() / p;
+  const int64_t h = video.size(3) / p, w = video.size(4) / p;
+  const int64_t lat_stride_h = t.stride_height / enc_s, lat_stride_w = t.stride_width / enc_s;
+  const int64_t blend_h = t.min_height / enc_s - lat_stride_h;
+  const int64_t blend_w = t.min_width / enc_s - lat_stride_w;
+  std::vector<at::Tensor> above, out_rows;  // the row above, blended; finished rows
+  for (int64_t i = 0; i < h; i += t.stride_height) {
+    std::vector<at::Tensor> row, out_row;
+    for (int64_t j = 0; j < w; j += t.stride_width) {
+      const at::Tensor tile_x = video.narrow(3, p * i, p * std::min(t.min_height, h - i))
+                                    .narrow(4, p * j, p * std::min(t.min_width, w - j));
+      at::Tensor tile = encode_mean(tile_x);
+      if (!above.empty()) blend(above[row.size()], tile, blend_h, 3);
+      if (!row.empty()) blend(row.back(), tile, blend_w, 4);
+      row.push_back(tile);
+      out_row.push_back(tile.narrow(3, 0, std::min(lat_stride_h, tile.size(3)))
+                            .narrow(4, 0, std::min(lat_stride_w, tile.size(4))));
+    }
+    out_rows.push_back(at::cat(out_row, 4));
+    above = std::move(row);
+  }
+  const at::Tensor mu = at::cat(out_rows, 3);
+  return mu.narrow(3, 0, std::min(h / enc_s, mu.size(3)))
+      .narrow(4, 0, std::min(w / enc_s, mu.size(4)));
 }
 
 std::unique_ptr<WanVae> make_wan_vae(WeightStore& store, const WanVaeConfig& config) {

@@ -57,7 +57,9 @@ const std::vector<float>& wan_vae_latents_std(WanVaeVersion version);
 
 // Spatial tiling as diffusers' AutoencoderKLWan.enable_tiling: tiles of min_height x min_width
 // output pixels every stride pixels, overlaps blended linearly. Used when the latent is larger
-// than one tile.
+// than one tile. Encoding follows diffusers' tiled_encode, which measures tiles on the
+// patchified input: for Wan2.2 (2x2 patches) an encode tile spans 2 min_height x 2 min_width
+// frame pixels and the frame is tiled only when it is larger than that.
 struct WanVaeTiling {
   bool enabled = false;
   int64_t min_height = 256;
@@ -84,7 +86,7 @@ class WanVae {
   // latents: [B, z, T, h, w] -> [B, 3, 1 + 4 (T - 1), H, W]
   at::Tensor decode(const at::Tensor& latents, const WanVaeTiling& tiling = {}) const;
   // video: [B, 3, 1 + 4k, H, W] in [-1, 1] -> normalised latent mean [B, z, 1 + k, H/s, W/s]
-  at::Tensor encode(const at::Tensor& video) const;
+  at::Tensor encode(const at::Tensor& video, const WanVaeTiling& tiling = {}) const;
 
  protected:
   // Loads the top-level conv1 / conv2 (quant convolutions); subclasses load their own halves.
@@ -104,6 +106,9 @@ class WanVae {
   at::Tensor denormalise(const at::Tensor& latents) const;
   at::Tensor finish_frames(const at::Tensor& x) const;  // unpatchify + clamp
   void decode_tiled(const at::Tensor& z, const VideoChunkSink& sink, const WanVaeTiling& t) const;
+  // video: [B, 3, 1 + 4k, H, W] -> latent mean [B, z, 1 + k, H/s, W/s], not yet normalised
+  at::Tensor encode_mean(const at::Tensor& video) const;
+  at::Tensor encode_tiled(const at::Tensor& video, const WanVaeTiling& t) const;
   at::Tensor inv_std_;  // [z], 1 / std in fp32 as the reference's scale[1]
   at::Tensor mean_;     // [z]
 };
