@@ -114,6 +114,9 @@ void on_sigint(int) {
 }
 
 int run_generate(GenerateArgs a) {
+  // From the start: Ctrl-C while weights load also stops at the next checkpoint.
+  reset_cancel();
+  std::signal(SIGINT, on_sigint);
   DUET_CHECK(!a.prompt.empty() || !a.prompt_file.empty(),
              "no prompt: give it as an argument or with --prompt-file");
   DUET_CHECK(a.prompt.empty() || a.prompt_file.empty(),
@@ -165,7 +168,6 @@ int run_generate(GenerateArgs a) {
   media::VideoWriter writer(w);
   writer.open();  // fails now, not after the compute, on a bad extension or codec
 
-  std::signal(SIGINT, on_sigint);
   std::printf("seed %llu\n", static_cast<unsigned long long>(s.seed));
   std::fflush(stdout);
   const WanT2VResult r = pipeline.generate(s, [&](const at::Tensor& frames) {

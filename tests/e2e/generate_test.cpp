@@ -128,3 +128,29 @@ TEST(Generate, MissingComponentsAreNamed) {
 
 }  // namespace
 }  // namespace duet
+
+namespace duet {
+namespace {
+
+// Ctrl-C in the middle of denoising: exit status 130 and nothing left in the output folder
+// (neither the final name nor the writer's temporary file).
+TEST(Generate, InterruptLeavesNoOutput) {
+  TempDir tmp;
+  const std::string out = (tmp / "clip.mp4").string();
+  std::string cmd = "'" + test::duet_binary().string() + "'";
+  auto args = small_args(tiny("wan21"), out, "256x192");
+  *(std::find(args.begin(), args.end(), "--steps") + 1) = "200";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " > '" + (tmp / "log").string() + "' 2>&1 & pid=$!; "
+         "for i in $(seq 100); do grep -q 'denoise' '" + (tmp / "log").string() +
+         "' && break; sleep 0.2; done; kill -INT $pid; wait $pid; echo rc=$?";
+  const auto r = test::run_command(cmd);
+  EXPECT_NE(r.out.find("rc=130"), std::string::npos) << r.out << test::read_file(tmp / "log");
+  EXPECT_NE(test::read_file(tmp / "log").find("cancelled"), std::string::npos);
+  for (const auto& entry : fs::directory_iterator(tmp.path())) {
+    EXPECT_EQ(entry.path().filename(), "log") << "left behind: " << entry.path();
+  }
+}
+
+}  // namespace
+}  // namespace duet
