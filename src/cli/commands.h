@@ -14,6 +14,8 @@ struct Command {
 };
 
 Command add_generate_command(CLI::App& app);
+Command add_batch_command(CLI::App& app);
+Command add_import_prompts_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
 

@@ -1,0 +1,56 @@
+#pragma once
+// One generation as users spell it, on the command line or as an item of a batch file: the
+// prompt, the per-clip options and the output name. `duet generate` fills it from flags,
+// `duet batch` from JSON objects whose field names are the long flag names with '_' for '-'
+// ({"prompt": "...", "negative_prompt": "...", "size": "832x480", "steps": 30, "seed": 7,
+// "output": "cat.mp4"}); configs/batch.schema.json describes the same fields.
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pipeline/wan_t2v.h"
+
+namespace duet {
+
+struct GenerateSpec {
+  std::string prompt;
+  std::optional<std::string> negative_prompt;
+  std::optional<std::string> style;  // a name from configs/styles.json
+  std::optional<std::string> size;   // "832x480" or "832*480"
+  std::optional<int64_t> width, height, frames, steps;
+  std::optional<double> duration, fps, shift, guidance, guidance_high_noise;
+  std::optional<std::string> sampler;
+  std::optional<uint64_t> seed;
+  std::optional<std::string> output;
+  std::optional<std::string> watermark;
+  std::optional<int> crf;
+
+  // Strict: unknown fields and wrong types are errors naming `source` and the field.
+  static GenerateSpec from_json(const nlohmann::json& item, const std::string& source);
+  nlohmann::json to_json() const;
+  // Fields set here win over those set in `defaults` (batch-wide flags).
+  GenerateSpec merged_over(const GenerateSpec& defaults) const;
+};
+
+// The field names from_json accepts, in the order configs/batch.schema.json lists them.
+const std::vector<std::string>& generate_spec_fields();
+
+// A prompt style: text around the prompt and extra negatives (configs/styles.json).
+struct PromptStyle {
+  std::string name, description, prefix, suffix, negative;
+};
+std::vector<PromptStyle> load_styles(const std::string& path);
+std::vector<PromptStyle> load_styles();  // configs/styles.json
+const PromptStyle& find_style(const std::vector<PromptStyle>& styles, const std::string& name);
+
+// The request a spec asks for: size parsed, duration turned into the nearest valid frame
+// count at the clip's fps (`default_fps` when the spec sets none), the style applied to the
+// prompt and appended to the negative prompt (`default_negative` when the spec gives none).
+WanT2VRequest make_wan_request(const GenerateSpec& spec, double default_fps,
+                               const std::string& default_negative,
+                               const std::vector<PromptStyle>& styles);
+
+}  // namespace duet
