@@ -8,102 +8,24 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "text/spm_proto.h"
 
 namespace duet {
 namespace fs = std::filesystem;
 
 namespace {
 
-// ---- minimal protobuf surgery on ModelProto.normalizer_spec (sentencepiece_model.proto) ----
-// The Debian package ships no generated protobuf headers, so the two normaliser variants are
-// made by appending fields to the serialized NormalizerSpec: for scalar and string fields the
-// last occurrence wins, so appended values override the model's.
-
-void put_varint(std::string& out, uint64_t v) {
-  while (v >= 0x80) {
-    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out.push_back(static_cast<char>(v));
-}
-
-uint64_t get_varint(const std::string& buf, size_t& i, const std::string& what) {
-  uint64_t result = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    DUET_CHECK(i < buf.size(), "{}: truncated SentencePiece model", what);
-    const auto byte = static_cast<uint8_t>(buf[i++]);
-    result |= static_cast<uint64_t>(byte & 0x7F) << shift;
-    if (!(byte & 0x80)) return result;
-  }
-  DUET_FAIL("{}: malformed SentencePiece model (bad varint)", what);
-}
-
-// Returns the model with `extra` appended to its normalizer_spec (field 3).
-std::string patch_normalizer(const std::string& model, const std::string& extra,
-                             const std::string& what) {
-  std::string out;
-  bool patched = false;
-  size_t i = 0;
-  while (i < model.size()) {
-    const size_t start = i;
-    const uint64_t tag = get_varint(model, i, what);
-    const uint64_t field = tag >> 3, wire = tag & 7;
-    size_t end = i;
-    if (wire == 0) {
-      get_varint(model, end, what);
-    } else if (wire == 1) {
-      end += 8;
-    } else if (wire == 5) {
-      end += 4;
-    } else if (wire == 2) {
-      const uint64_t n = get_varint(model, end, what);
-      if (field == 3) {
-        DUET_CHECK(end + n <= model.size(), "{}: truncated SentencePiece model", what);
-        std::string spec = model.substr(end, n) + extra;
-        put_varint(out, tag);
-        put_varint(out, spec.size());
-        out += spec;
-        i = end + n;
-        patched = true;
-        continue;
-      }
-      end += n;
-    } else {
-      DUET_FAIL("{}: malformed SentencePiece model (wire type {})", what, wire);
-    }
-    DUET_CHECK(end <= model.size(), "{}: truncated SentencePiece model", what);
-    out.append(model, start, end - start);
-    i = end;
-  }
-  DUET_CHECK(patched, "{}: SentencePiece model has no normalizer_spec", what);
-  return out;
-}
-
-std::string bool_field(int field, bool v) {
-  std::string s;
-  put_varint(s, static_cast<uint64_t>(field) << 3);
-  put_varint(s, v ? 1 : 0);
-  return s;
-}
-
-std::string string_field(int field, const std::string& v) {
-  std::string s;
-  put_varint(s, (static_cast<uint64_t>(field) << 3) | 2);
-  put_varint(s, v.size());
-  return s + v;
-}
-
-// NormalizerSpec fields: 1 name, 2 precompiled_charsmap, 3 add_dummy_prefix,
-// 4 remove_extra_whitespaces, 5 escape_whitespaces.
+// NormalizerSpec fields 3 add_dummy_prefix, 4 remove_extra_whitespaces, 5 escape_whitespaces:
+// the HF pipeline's whitespace handling is done in encode_segment(), not by SentencePiece.
 std::string whitespace_off() {
-  return bool_field(3, false) + bool_field(4, false) + bool_field(5, false);
+  return spm_bool_field(3, false) + spm_bool_field(4, false) + spm_bool_field(5, false);
 }
 
 std::unique_ptr<sentencepiece::SentencePieceProcessor> load_processor(const std::string& proto,
                                                                       const std::string& what) {
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
   const auto status = sp->LoadFromSerializedProto(proto);
-  DUET_CHECK(status.ok(), "{}: not a SentencePiece model ({})", what, status.ToString());
+  DUET_CHECK(status.ok(), "{}: not a usable SentencePiece model ({})", what, status.ToString());
   return sp;
 }
 
@@ -124,17 +46,33 @@ void TokenizerConfig::validate() const {
   DUET_CHECK(extra_ids >= 0, "tokenizer extra_ids must be >= 0, got {}", extra_ids);
 }
 
+Umt5Tokenizer::Umt5Tokenizer(TokenizerConfig config) : config_(config) { config_.validate(); }
+
 Umt5Tokenizer::Umt5Tokenizer(const fs::path& spiece_model, TokenizerConfig config)
-    : config_(config) {
-  config_.validate();
+    : Umt5Tokenizer(config) {
   const std::string what = spiece_model.string();
   DUET_CHECK(fs::is_regular_file(spiece_model), "tokenizer model '{}' not found", what);
-  const std::string model = read_bytes(spiece_model);
+  load(read_bytes(spiece_model), what, nullptr);
+}
+
+Umt5Tokenizer Umt5Tokenizer::from_tokenizer_json(const fs::path& file, TokenizerConfig config) {
+  const std::string what = file.string();
+  DUET_CHECK(fs::is_regular_file(file), "tokenizer file '{}' not found", what);
+  const TokenizerJsonModel m = spm_model_from_tokenizer_json(read_bytes(file), what);
+  config.extra_ids = m.extra_ids;
+  Umt5Tokenizer tok(config);
+  tok.load(m.spm_proto, what, &m.added_tokens);
+  return tok;
+}
+
+void Umt5Tokenizer::load(const std::string& model, const std::string& what,
+                         const AddedTokens* added) {
   // Normalisation only: the model's own charsmap, spaces kept as they are.
   normalizer_ = load_processor(patch_normalizer(model, whitespace_off(), what), what);
   // Segmentation only: identity normaliser (empty charsmap), Unigram as trained.
   segmenter_ = load_processor(
-      patch_normalizer(model, string_field(1, "identity") + string_field(2, "") + whitespace_off(),
+      patch_normalizer(model,
+                       spm_string_field(1, "identity") + spm_string_field(2, "") + whitespace_off(),
                        what),
       what);
 
@@ -145,6 +83,10 @@ Umt5Tokenizer::Umt5Tokenizer(const fs::path& spiece_model, TokenizerConfig confi
   const int n = segmenter_->GetPieceSize();
   for (int id : {pad_id_, eos_id_, unk_id_, static_cast<int64_t>(segmenter_->bos_id())})
     if (id >= 0) special_[segmenter_->IdToPiece(id)] = id;
+  if (added != nullptr) {
+    for (const auto& [piece, id] : *added) special_[piece] = id;
+    return;
+  }
   // umT5 appends <extra_id_N> in reverse: <extra_id_0> is the last id.
   for (int64_t i = 0; i < config_.extra_ids; ++i)
     special_["<extra_id_" + std::to_string(config_.extra_ids - 1 - i) + ">"] = n + i;
@@ -155,7 +97,10 @@ Umt5Tokenizer::Umt5Tokenizer(Umt5Tokenizer&&) noexcept = default;
 Umt5Tokenizer& Umt5Tokenizer::operator=(Umt5Tokenizer&&) noexcept = default;
 
 Umt5Tokenizer Umt5Tokenizer::from_dir(const fs::path& dir, TokenizerConfig config) {
-  if (fs::is_regular_file(dir)) return Umt5Tokenizer(dir, config);
+  if (fs::is_regular_file(dir)) {
+    if (dir.extension() == ".json") return from_tokenizer_json(dir, config);
+    return Umt5Tokenizer(dir, config);
+  }
   DUET_CHECK(fs::is_directory(dir), "tokenizer folder '{}' not found", dir.string());
   const auto cfg_path = dir / "tokenizer_config.json";
   if (fs::is_regular_file(cfg_path)) {
@@ -166,13 +111,9 @@ Umt5Tokenizer Umt5Tokenizer::from_dir(const fs::path& dir, TokenizerConfig confi
   }
   for (const char* name : {"spiece.model", "tokenizer.model"})
     if (fs::is_regular_file(dir / name)) return Umt5Tokenizer(dir / name, config);
-  DUET_CHECK(
-      !fs::is_regular_file(dir / "tokenizer.json"),
-      "tokenizer folder '{}' has tokenizer.json but no spiece.model: duet needs spiece.model "
-      "(its normaliser is SentencePiece's precompiled charsmap); copy spiece.model from "
-      "google/umt5-xxl",
-      dir.string());
-  DUET_FAIL("tokenizer folder '{}' has no spiece.model", dir.string());
+  if (fs::is_regular_file(dir / "tokenizer.json"))
+    return from_tokenizer_json(dir / "tokenizer.json", config);
+  DUET_FAIL("tokenizer folder '{}' has no spiece.model (nor tokenizer.json)", dir.string());
 }
 
 int64_t Umt5Tokenizer::vocab_size() const { return segmenter_->GetPieceSize() + config_.extra_ids; }

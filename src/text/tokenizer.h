@@ -17,14 +17,15 @@
 // unknown character there gets id 2 instead of umT5's <unk> 3. Wan was released against
 // transformers 4.x, whose T5TokenizerFast loads tokenizer.json (unk_id 3); we follow that.
 //
-// Folders with only tokenizer.json are refused: its normaliser is a SentencePiece
-// "precompiled_charsmap" that only spiece.model's code runs faithfully, and every umT5 folder
-// Wan and diffusers ship holds spiece.model next to it.
+// A folder with only tokenizer.json works too: its Unigram vocabulary, charsmap and added
+// tokens are turned back into the SentencePiece model the converter read (text/spm_proto.h),
+// and that goes through the same two processors. spiece.model is preferred when both exist.
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace sentencepiece {
@@ -55,8 +56,12 @@ class Umt5Tokenizer {
   Umt5Tokenizer(Umt5Tokenizer&&) noexcept;
   Umt5Tokenizer& operator=(Umt5Tokenizer&&) noexcept;
 
-  // A google/umt5-xxl folder (Wan original), a diffusers tokenizer/ folder, or the file itself.
+  // A google/umt5-xxl folder (Wan original), a diffusers tokenizer/ folder, or the file itself
+  // (spiece.model, tokenizer.model or tokenizer.json).
   static Umt5Tokenizer from_dir(const std::filesystem::path& dir, TokenizerConfig config = {});
+  // A Hugging Face tokenizer.json of the umT5 kind; config.extra_ids is taken from it.
+  static Umt5Tokenizer from_tokenizer_json(const std::filesystem::path& file,
+                                           TokenizerConfig config = {});
 
   // Cleans (when config.clean), splits, truncates, appends </s>. No padding.
   TokenizedText encode(const std::string& text) const;
@@ -69,6 +74,11 @@ class Umt5Tokenizer {
   int64_t vocab_size() const;
 
  private:
+  using AddedTokens = std::vector<std::pair<std::string, int64_t>>;
+  explicit Umt5Tokenizer(TokenizerConfig config);
+  // Builds both processors from a serialized ModelProto. `added`: the tokens matched on the
+  // raw text besides the model's control pieces; null means <extra_id_N> after the pieces.
+  void load(const std::string& model, const std::string& what, const AddedTokens* added);
   // One added-token-free stretch of text -> ids (normalise, Metaspace, Unigram per word).
   void encode_segment(const std::string& text, std::vector<int64_t>& out) const;
 
