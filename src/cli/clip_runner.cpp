@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 void add_run_options(CLI::App* sub, RunArgs& a) {
   sub->add_option("-m,--model", a.model, "Model folder, or a preset name from configs/");
   sub->add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", a.dtype, "auto (bf16 on GPUs, fp32 on CPUs), fp32, bf16, fp16")
+  sub->add_option("--dtype", a.dtype, "auto (bf16 on GPUs and CPUs with AVX512-BF16/AMX, else fp32), fp32, bf16, fp16")
       ->capture_default_str();
   sub->add_option("--text-encoder-device", a.text_encoder_device,
                   "Where umT5 runs: same, cpu, cuda (cpu frees GPU memory for the DiT)")

@@ -32,8 +32,20 @@ c10::Device parse_device(std::string_view text) {
   DUET_FAIL("invalid device '{}': expected cpu, cuda, cuda:N or auto", text);
 }
 
+bool cpu_has_fast_bf16() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  // AVX512-BF16 (and AMX on Sapphire Rapids and newer): oneDNN runs bf16 matmuls and
+  // attention 3-4x faster than fp32 there (measured 288 vs 80 GFLOP/s on 2 cores).
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 c10::ScalarType parse_compute_scalar_type(std::string_view text, c10::Device device) {
-  if (text == "auto") return device.is_cuda() ? c10::kBFloat16 : c10::kFloat;
+  if (text == "auto") {
+    return device.is_cuda() || cpu_has_fast_bf16() ? c10::kBFloat16 : c10::kFloat;
+  }
   return to_scalar_type(parse_compute_dtype(text));
 }
 

@@ -23,7 +23,9 @@ int cuda_device_count();
 
 // "auto" picks cuda:0 when a GPU is present, else cpu. An unavailable device is an error.
 c10::Device parse_device(std::string_view text);
-// "auto" picks bf16 on GPUs and fp32 on the CPU (bf16 matmuls are slow on most CPUs).
+// "auto" picks bf16 on GPUs and on CPUs with native bf16 dot products (AVX512-BF16 / AMX),
+// fp32 on other CPUs (where bf16 matmuls are slower than fp32).
+bool cpu_has_fast_bf16();
 c10::ScalarType parse_compute_scalar_type(std::string_view text, c10::Device device);
 DevicePolicy make_device_policy(std::string_view device, std::string_view dtype);
 

@@ -138,9 +138,10 @@ WanT2VPipeline::WanT2VPipeline(ModelDir dir, WanT2VOptions options,
       folder_boundary_ = json_number(index, "boundary_ratio", index_path);
     }
   }
-  spdlog::info("{} ({} layout): {} DiT{}, dim {}, {} layers; preset {}", dir_.variant,
+  spdlog::info("{} ({} layout): {} DiT{}, dim {}, {} layers; preset {}; {} {}", dir_.variant,
                model_layout_name(dir_.layout), experts_.size() == 2 ? "two-expert" : "one",
-               experts_.size() == 2 ? "s" : "", cfg.dim, cfg.num_layers, preset_.name);
+               experts_.size() == 2 ? "s" : "", cfg.dim, cfg.num_layers, preset_.name,
+               options_.device.str(), c10::toString(options_.dtype));
 }
 
 WanT2VPipeline::~WanT2VPipeline() = default;
