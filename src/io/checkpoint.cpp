@@ -48,11 +48,12 @@ CheckpointFormat detect_checkpoint_format(const std::string& path) {
   if (path.ends_with(".index.json")) return CheckpointFormat::kSafetensorsIndex;
   const std::string head = read_head(path);
   if (head.size() >= 4 && std::memcmp(head.data(), "PK\x03\x04", 4) == 0) return CheckpointFormat::kPth;
+  // safetensors: u64 header length, then '{'. Checked before the pickle byte: a header length
+  // of 128 + 256 k starts with 0x80 too, while a legacy pickle has magic-number bytes at 8.
+  if (head.size() >= 9 && head[8] == '{') return CheckpointFormat::kSafetensors;
   // Pickle protocol 2+ starts with 0x80: the legacy torch.save format. The .pth reader
   // recognises it and explains how to convert it.
   if (!head.empty() && static_cast<unsigned char>(head[0]) == 0x80) return CheckpointFormat::kPth;
-  // safetensors: u64 header length, then '{'.
-  if (head.size() >= 9 && head[8] == '{') return CheckpointFormat::kSafetensors;
   if (path.ends_with(".safetensors")) return CheckpointFormat::kSafetensors;  // reader explains
   DUET_FAIL("'{}' is not a checkpoint duet can read: expected safetensors, a "
             "*.safetensors.index.json, or a PyTorch zip file (.pth/.pt/.bin/.ckpt)", path);
