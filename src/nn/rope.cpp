@@ -107,4 +107,54 @@ at::Tensor VideoRope::apply(const at::Tensor& x, const std::vector<VideoGrid>& g
   return uniform ? outs[0] : at::cat(outs, 0);
 }
 
+SequenceRope SequenceRope::make(int64_t head_dim, int64_t pairs, double scale,
+                                int64_t max_positions, double theta) {
+  DUET_CHECK(head_dim > 0 && head_dim % 2 == 0 && pairs > 0 && pairs <= head_dim / 2,
+             "rope: {} rotated pairs do not fit head dim {}", pairs, head_dim);
+  DUET_CHECK(max_positions > 0, "rope: max_positions must be positive, got {}", max_positions);
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  const int64_t dim = 2 * pairs;
+  const auto inv_freq =
+      scale * (1.0 / at::pow(theta, at::arange(0, dim, 2, f64) / static_cast<double>(dim)));
+  const auto angles = at::outer(at::arange(max_positions, f64), inv_freq);
+  SequenceRope rope;
+  rope.head_dim = head_dim;
+  rope.cos = at::cos(angles).to(at::kFloat);
+  rope.sin = at::sin(angles).to(at::kFloat);
+  return rope;
+}
+
+SequenceRope SequenceRope::to(const at::Device& device) const {
+  SequenceRope out = *this;
+  out.cos = cos.to(device);
+  out.sin = sin.to(device);
+  return out;
+}
+
+at::Tensor SequenceRope::apply(const at::Tensor& x, const std::vector<int64_t>& lens) const {
+  // x: [B, L, H, D] -> [B, L, H, D] fp32
+  DUET_CHECK(x.dim() == 4 && x.size(3) == head_dim, "rope: x must be [B, L, H, {}], got [{}]",
+             head_dim, fmt::join(x.sizes(), ", "));
+  DUET_CHECK(static_cast<int64_t>(lens.size()) == x.size(0), "rope: {} lengths for batch {}",
+             lens.size(), x.size(0));
+  const int64_t len = x.size(1);
+  const bool uniform =
+      std::all_of(lens.begin(), lens.end(), [&](int64_t n) { return n == lens[0]; });
+  const int64_t batch_groups = uniform ? 1 : x.size(0);
+  std::vector<at::Tensor> outs;
+  for (int64_t g = 0; g < batch_groups; ++g) {
+    const int64_t tokens = lens[static_cast<size_t>(g)];
+    DUET_CHECK(tokens > 0 && tokens <= len && tokens <= cos.size(0),
+               "rope: {} tokens do not fit a sequence of {} and a table of {} positions", tokens,
+               len, cos.size(0));
+    const auto xs = uniform ? x : x.narrow(0, g, 1);
+    const auto c = cos.narrow(0, 0, tokens).unsqueeze(1).to(x.device());  // [tokens, 1, pairs]
+    const auto s = sin.narrow(0, 0, tokens).unsqueeze(1).to(x.device());
+    auto y = rotate_pairs(xs.narrow(1, 0, tokens), c, s);
+    if (tokens < len) y = at::cat({y, xs.narrow(1, tokens, len - tokens).to(y.scalar_type())}, 1);
+    outs.push_back(y);
+  }
+  return uniform ? outs[0] : at::cat(outs, 0);
+}
+
 }  // namespace duet::nn

@@ -55,4 +55,24 @@ struct VideoRope {
   at::Tensor apply(const at::Tensor& x, const std::vector<VideoGrid>& grids) const;
 };
 
+// 1D RoPE over token positions with frequencies scaled by `scale`, rotating only the first
+// `pairs` pairs of each head (Ovi's audio tower, ovi/modules/model.py rope_params(1024,
+// d - 4*(d//6), freqs_scaling) + rope_apply_1d: 22 of 64 pairs for head dim 128, scale
+// 0.19676 maps audio latents onto video latent frames).
+struct SequenceRope {
+  int64_t head_dim = 0;
+  at::Tensor cos;  // [max_positions, pairs] fp32
+  at::Tensor sin;
+
+  // angles[p, i] = p * (scale * theta^(-2i/(2*pairs))), scaled before the product as Ovi does.
+  static SequenceRope make(int64_t head_dim, int64_t pairs, double scale,
+                           int64_t max_positions = kRopeMaxPositions, double theta = kRopeTheta);
+  SequenceRope to(const at::Device& device) const;
+  int64_t pairs() const { return cos.size(1); }
+
+  // x: [B, L, H, D] -> [B, L, H, D] fp32. Sample b rotates its first lens[b] tokens; the
+  // tokens beyond (padding) are returned unrotated, as the reference does.
+  at::Tensor apply(const at::Tensor& x, const std::vector<int64_t>& lens) const;
+};
+
 }  // namespace duet::nn

@@ -266,10 +266,15 @@ at::Tensor WanDiT::apply_head(const at::Tensor& x, const at::Tensor& e) const {
 }
 
 at::Tensor WanDiT::unpatchify(const at::Tensor& x, const nn::VideoGrid& grid) const {
+  return wan::unpatchify(x, grid, config_.patch_size, config_.out_dim);
+}
+
+at::Tensor unpatchify(const at::Tensor& x, const nn::VideoGrid& grid,
+                      const std::array<int64_t, 3>& patch_size, int64_t out_dim) {
   // x: [B, L, prod(patch) * c] -> [B, c, f*pt, h*ph, w*pw]
   const auto [f, h, w] = grid;
-  const auto [pt, ph, pw] = config_.patch_size;
-  const int64_t c = config_.out_dim;
+  const auto [pt, ph, pw] = patch_size;
+  const int64_t c = out_dim;
   const auto u = x.narrow(1, 0, f * h * w).reshape({x.size(0), f, h, w, pt, ph, pw, c});
   // Wan's einsum 'fhwpqrc->cfphqwr' with the batch in front.
   return u.permute({0, 7, 1, 4, 2, 5, 3, 6}).reshape({x.size(0), c, f * pt, h * ph, w * pw});

@@ -58,6 +58,11 @@ struct WanDiTConfig {
 // computed in float64. positions: [N] -> [N, dim] float64
 at::Tensor wan_sinusoidal_embedding(int64_t dim, const at::Tensor& positions);
 
+// Wan's unpatchify (einsum 'fhwpqrc->cfphqwr' with the batch in front), shared with Ovi's video
+// tower. x: [B, L >= f*h*w, pt*ph*pw*c] -> [B, c, f*pt, h*ph, w*pw]
+at::Tensor unpatchify(const at::Tensor& x, const nn::VideoGrid& grid,
+                      const std::array<int64_t, 3>& patch_size, int64_t out_dim);
+
 struct WanDiTHead {
   nn::LayerNorm norm;     // no weights
   nn::Linear head;        // head.head: [prod(patch) * out_dim, D], "proj_out" in diffusers

@@ -93,5 +93,24 @@ TEST(Rope, ErrorsNameTheProblem) {
   }
 }
 
+// Ovi's audio RoPE: rope_params(1024, 44, freqs_scaling=0.19676) on the first 22 of 64 pairs.
+TEST(Rope, SequenceRopeScalesAndRotatesLeadingPairsOnly) {
+  const auto rope = SequenceRope::make(128, 22, 0.19676);
+  ASSERT_EQ(rope.pairs(), 22);
+  const double angle = 7.0 * (0.19676 * std::pow(10000.0, -6.0 / 44.0));  // position 7, pair 3
+  EXPECT_NEAR(rope.cos[7][3].item<double>(), std::cos(angle), 1e-7);
+  EXPECT_NEAR(rope.sin[7][3].item<double>(), std::sin(angle), 1e-7);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(13);
+  const auto x = at::randn({2, 9, 2, 128}, gen);
+  const auto y = rope.apply(x, {9, 6});
+  EXPECT_TRUE(at::equal(y.narrow(3, 44, 84), x.narrow(3, 44, 84)));    // pairs 22.. pass through
+  EXPECT_TRUE(at::equal(y[1].narrow(0, 6, 3), x[1].narrow(0, 6, 3)));  // padding of sample 1
+  EXPECT_TRUE(at::allclose(y[0][0], x[0][0]));                         // position 0: no rotation
+  EXPECT_FALSE(at::allclose(y.narrow(3, 0, 44), x.narrow(3, 0, 44)));
+  EXPECT_TRUE(at::allclose((y * y).sum(3), (x * x).sum(3), 1e-5, 1e-5));  // a rotation
+  EXPECT_THROW(rope.apply(x, {10, 6}), Error);
+  EXPECT_THROW(SequenceRope::make(128, 65, 1.0), Error);
+}
+
 }  // namespace
 }  // namespace duet::nn
