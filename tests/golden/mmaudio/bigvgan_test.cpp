@@ -10,6 +10,7 @@
 
 #include "io/weight_store.h"
 #include "models/mmaudio/bigvgan.h"
+#include "support/golden_file.h"
 #include "support/test_support.h"
 
 namespace duet::mmaudio {
@@ -21,12 +22,7 @@ using duet::test::tiny_dir;
 
 constexpr double kTol = 1e-5;
 
-double logged_error(const at::Tensor& out, const at::Tensor& ref) {
-  const double err = relative_error(out, ref);
-  std::printf("  rel err %.3e (%s)\n", err,
-              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  return err;
-}
+using duet::test::logged_error;
 
 std::string golden(const std::string& name) {
   return (data_dir() / "golden/bigvgan" / (name + ".safetensors")).string();

@@ -8,6 +8,7 @@
 #include "io/weight_store.h"
 #include "models/mmaudio/mel.h"
 #include "models/mmaudio/vae.h"
+#include "support/golden_file.h"
 #include "support/test_support.h"
 
 namespace duet::mmaudio {
@@ -19,18 +20,10 @@ using duet::test::tiny_dir;
 
 constexpr double kTol = 1e-5;
 
-double logged_error(const at::Tensor& out, const at::Tensor& ref) {
-  const double err = relative_error(out, ref);
-  std::printf("  rel err %.3e (%s)\n", err,
-              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  return err;
-}
+using duet::test::logged_error;
 
-struct Fixture {
-  explicit Fixture(const std::string& name)
-      : store({(data_dir() / "golden/mmaudio" / (name + ".safetensors")).string()}) {}
-  at::Tensor operator[](const std::string& key) { return store.load(key); }
-  WeightStore store;
+struct Fixture : test::GoldenFile {
+  explicit Fixture(const std::string& name) : GoldenFile("mmaudio", name) {}
 };
 
 const MMAudioVae& vae() {

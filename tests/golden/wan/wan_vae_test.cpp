@@ -7,6 +7,7 @@
 
 #include "io/weight_store.h"
 #include "models/wan/vae.h"
+#include "support/golden_file.h"
 #include "support/test_support.h"
 
 namespace duet::wan {
@@ -22,19 +23,10 @@ using duet::test::tiny_dir;
 // fixtures' first machine and this one); the fixtures regenerated here match to <= 1e-5.
 constexpr double kTol = 3e-5;
 
-// Logs the measured error next to the bound, so tolerances in reports are measured ones.
-double logged_error(const at::Tensor& out, const at::Tensor& ref) {
-  const double err = relative_error(out, ref);
-  std::printf("  rel err %.3e (%s)\n", err,
-              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  return err;
-}
+using duet::test::logged_error;
 
-struct Fixture {
-  explicit Fixture(const std::string& name)
-      : store({(data_dir() / "golden/wan_vae" / (name + ".safetensors")).string()}) {}
-  at::Tensor operator[](const std::string& key) { return store.load(key); }
-  WeightStore store;
+struct Fixture : test::GoldenFile {
+  explicit Fixture(const std::string& name) : GoldenFile("wan_vae", name) {}
 };
 
 const WanVae& vae21() {
