@@ -40,7 +40,9 @@ TEST(DType, ComputeDTypeSpellings) {
 TEST(DevicePolicy, CpuAndAuto) {
   auto policy = make_device_policy("cpu", "auto");
   EXPECT_TRUE(policy.device.is_cpu());
-  EXPECT_EQ(policy.compute_dtype, c10::kFloat);
+  // bf16 where the CPU has native bf16 dot products (AVX512-BF16 / AMX), fp32 elsewhere.
+  EXPECT_EQ(policy.compute_dtype, cpu_has_fast_bf16() ? c10::kBFloat16 : c10::kFloat);
+  EXPECT_EQ(make_device_policy("cpu", "fp32").compute_dtype, c10::kFloat);
   EXPECT_THROW(parse_device("tpu"), Error);
   EXPECT_THROW(parse_device("cuda:x"), Error);
   if (!cuda_available()) {
