@@ -159,8 +159,12 @@ int run_step(const Args& args) {
   auto start = Clock::now();
   auto config =
       wan::WanDiTConfig::from_json(read_json_file(args.require("config")), args.require("config"));
-  WeightStore store({args.require("weights")}, {.dtype = dtype});
-  wan::WanDiT dit = wan::WanDiT::load(config, store);
+  // The store (and its file mapping) goes away after loading, as in the pipeline: with a
+  // converted dtype nothing of the fp32 file stays mapped.
+  wan::WanDiT dit = [&] {
+    WeightStore store({args.require("weights")}, {.dtype = dtype});
+    return wan::WanDiT::load(config, store);
+  }();
   const double load_s = seconds_since(start);
   const double load_peak = proc_status_mib("VmHWM");
   const double rss_after_load = proc_status_mib("VmRSS");
