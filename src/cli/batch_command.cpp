@@ -11,11 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "cli/clip_runner.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "io/json_util.h"
 #include "media/temp_file.h"
 #include "pipeline/batch_file.h"
 
@@ -156,12 +156,9 @@ struct ImportArgs {
 };
 
 int run_import(const ImportArgs& a) {
-  std::ifstream in(a.csv, std::ios::binary);
-  DUET_CHECK(in.good(), "cannot read '{}'", a.csv);
-  std::stringstream ss;
-  ss << in.rdbuf();
+  const std::string csv = read_file_bytes(a.csv);
   const std::string stem = a.stem.empty() ? fs::path(a.csv).stem().string() : a.stem;
-  const BatchFile b = batch_from_ovi_csv(ss.str(), a.csv, stem, a.duration);
+  const BatchFile b = batch_from_ovi_csv(csv, a.csv, stem, a.duration);
   for (const auto& p : b.problems) {
     std::fprintf(stderr, "duet: %s: %s\n", a.skip_invalid ? "skipped" : "error", p.message.c_str());
   }

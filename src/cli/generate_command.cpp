@@ -4,12 +4,11 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 #include "cli/clip_runner.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "io/json_util.h"
 
 namespace duet::cli {
 namespace {
@@ -21,11 +20,7 @@ struct GenerateArgs {
 };
 
 std::string read_prompt_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  DUET_CHECK(in.good(), "cannot read the prompt file '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
+  std::string text = read_file_bytes(path, "the prompt file");
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   DUET_CHECK(!text.empty(), "the prompt file '{}' is empty", path);
   return text;

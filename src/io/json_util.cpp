@@ -32,12 +32,16 @@ nlohmann::json parse_json(std::string_view text, const std::string& source) {
   return j;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
+std::string read_file_bytes(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
-  DUET_CHECK(in.good(), "cannot read '{}'", path);
+  DUET_CHECK(in.good(), "cannot read {}{}'{}'", what, what.empty() ? "" : " ", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_json(ss.str(), path);
+  return ss.str();
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  return parse_json(read_file_bytes(path), path);
 }
 
 namespace {

@@ -15,6 +15,8 @@ namespace duet {
 // `source` names the text in messages (usually its path).
 nlohmann::json parse_json(std::string_view text, const std::string& source);
 nlohmann::json read_json_file(const std::string& path);
+// A whole file as bytes; "cannot read <what> '<path>'" when it cannot be opened.
+std::string read_file_bytes(const std::string& path, std::string_view what = "");
 
 // Field accessors: absent -> `fallback` (or an error when no fallback is given); present but
 // of the wrong type -> error "<source>: field '<key>' must be a string".

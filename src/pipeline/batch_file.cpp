@@ -3,8 +3,6 @@
 #include <fmt/format.h>
 
 #include <charconv>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
 #include "io/json_util.h"
@@ -78,11 +76,7 @@ BatchFile parse_batch_text(std::string_view text, const std::string& source) {
 }
 
 BatchFile read_batch_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  DUET_CHECK(in.good(), "cannot read the batch file '{}'", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_batch_text(ss.str(), path);
+  return parse_batch_text(read_file_bytes(path, "the batch file"), path);
 }
 
 Shard parse_shard(std::string_view text) {
