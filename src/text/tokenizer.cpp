@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/json_util.h"
 #include "text/spm_proto.h"
 
 namespace duet {
@@ -30,11 +31,7 @@ std::unique_ptr<sentencepiece::SentencePieceProcessor> load_processor(const std:
 }
 
 std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  DUET_CHECK(in.good(), "cannot read tokenizer model '{}'", path.string());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_file_bytes(path.string(), "tokenizer model");
 }
 
 constexpr const char* kMetaspace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
