@@ -907,6 +907,13 @@ def write_wan_diffusers(out: Path, tok: dict) -> Folder:
     return f
 
 
+# What the package's fusion model makes (duet's OviSpec): clip length in latents, the pixel area
+# sizes snap to, and the audio-caption format of its prompts. 121 frames with 157 audio latents
+# is Ovi's 5 s clip; 128x128 keeps a CPU run to seconds.
+DUET_TINY_SPEC = {"name": "duet-tiny", "width": 128, "height": 128, "video_latent_frames": 31,
+                  "audio_latents": 157, "fps": 24, "caption": "audcap"}
+
+
 def duet_manifest() -> dict:
     video = {k: v for k, v in OVI_VIDEO.items()}
     audio = {k: v for k, v in OVI_AUDIO.items()}
@@ -918,7 +925,7 @@ def duet_manifest() -> dict:
         "license": "Apache-2.0",
         "components": {
             "fusion": {"file": "fusion.safetensors", "layout": "ovi",
-                       "config": {"video": video, "audio": audio}},
+                       "config": {"video": video, "audio": audio, "spec": DUET_TINY_SPEC}},
             "video_vae": {"file": "video_vae.safetensors", "layout": "wan_vae22",
                           "config": dict(WAN22_VAE, stride=[4, 16, 16])},
             "audio_vae": {"file": "audio_vae.safetensors", "layout": "mmaudio_vae",

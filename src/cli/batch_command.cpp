@@ -49,7 +49,7 @@ struct Job {
   BatchItem item;
   GenerateSpec spec;  // item merged over the command-line defaults
   fs::path output;
-  WanT2VSettings settings;
+  ClipPlan plan;
 };
 
 int report_problems(const std::vector<BatchProblem>& problems) {
@@ -75,8 +75,9 @@ int run_batch(BatchArgs a) {
     Job job{item, item.spec.merged_over(a.defaults), {}, {}};
     const std::string where = fmt::format("{}: {}", a.file, BatchProblem{item.index, item.line, ""}.where());
     try {
-      job.settings = resolve_clip(ctx, job.spec);
       job.output = fs::path(a.out_dir) / job.spec.output.value_or(fmt::format("{:05}.mp4", item.index));
+      job.spec.output = job.output.string();
+      job.plan = resolve_clip(ctx, job.spec);
       DUET_CHECK(outputs.insert(fs::absolute(job.output).lexically_normal()).second,
                  "output '{}' is also the output of an earlier item", job.output.string());
       jobs.push_back(std::move(job));
@@ -100,8 +101,8 @@ int run_batch(BatchArgs a) {
                                                              shard.index, shard.count);
 
   nlohmann::json summary = {{"batch_file", a.file},
-                            {"model", ctx.pipeline->model_dir().path},
-                            {"variant", ctx.pipeline->model_dir().variant},
+                            {"model", ctx.engine->model_path()},
+                            {"variant", ctx.engine->model_variant()},
                             {"shard", a.shard},
                             {"items", nlohmann::json::array()}};
   int64_t ok = 0, skipped = 0, failed = 0;
@@ -109,7 +110,7 @@ int run_batch(BatchArgs a) {
   for (size_t k = 0; k < jobs.size(); ++k) {
     const Job& job = jobs[k];
     nlohmann::json entry = {{"index", job.item.index}, {"output", job.output.string()},
-                            {"seed", job.settings.seed}};
+                            {"seed", job.plan.seed}};
     if (fs::exists(job.output)) {
       entry["status"] = "skipped";
       entry["reason"] = "output exists (finished earlier)";
@@ -118,12 +119,10 @@ int run_batch(BatchArgs a) {
       std::fprintf(stderr, "[%zu/%zu] item %lld -> %s\n", k + 1, jobs.size(),
                    static_cast<long long>(job.item.index), job.output.string().c_str());
       try {
-        const ClipOutcome c = render_clip(ctx, job.settings, job.spec, job.output.string());
-        double total = 0;
-        describe_stages(c.result, &total);
+        const GenerateResult r = render_clip(ctx, job.plan);
         entry["status"] = "ok";
-        entry["seconds"] = total;
-        for (const auto& [stage, seconds] : c.result.stage_seconds) entry["stages"][stage] = seconds;
+        entry["seconds"] = r.total_seconds;
+        for (const auto& [stage, seconds] : r.stage_seconds) entry["stages"][stage] = seconds;
         ++ok;
       } catch (const Cancelled&) {
         throw;

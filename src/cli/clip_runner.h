@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "core/progress.h"
+#include "duet/duet.h"
 #include "pipeline/generate_spec.h"
 #include "pipeline/preset.h"
-#include "pipeline/wan_t2v.h"
 
 namespace duet::cli {
 
@@ -28,33 +28,23 @@ void add_run_options(CLI::App* app, RunArgs& args);
 // Every per-clip option except the prompt and the output (generate and batch add their own).
 void add_spec_options(CLI::App* app, GenerateSpec& spec);
 
-// A folder, or a preset name whose environment variable names the folder.
-std::string resolve_model_folder(const std::string& model, const std::vector<Preset>& presets);
-
 struct ClipContext {
-  std::vector<Preset> presets;
-  std::vector<PromptStyle> styles;
   std::unique_ptr<ProgressPrinter> printer;
-  std::unique_ptr<WanT2VPipeline> pipeline;
+  std::unique_ptr<Engine> engine;
 };
 
-// Loads presets and styles and recognises the model folder; nothing heavy is loaded yet.
+// Recognises the model folder (the embedded duet-tiny when --model is not given) and sets up
+// the engine; nothing heavy is loaded yet.
 ClipContext make_clip_context(const RunArgs& args, bool keep_models_loaded);
 
-// The settings `spec` resolves to (validation only, no compute).
-WanT2VSettings resolve_clip(const ClipContext& ctx, const GenerateSpec& spec);
+// The plan `spec` resolves to (validation only, no compute).
+ClipPlan resolve_clip(const ClipContext& ctx, const GenerateSpec& spec);
 
-struct ClipOutcome {
-  std::string path;
-  WanT2VSettings settings;
-  WanT2VResult result;
-};
-// Renders one clip into `output` (temporary file, renamed when complete).
-ClipOutcome render_clip(ClipContext& ctx, const WanT2VSettings& settings, const GenerateSpec& spec,
-                        const std::string& output);
+// Renders one planned clip into its output (temporary file, renamed when complete).
+GenerateResult render_clip(ClipContext& ctx, const ClipPlan& plan);
 
 // "text 0.3 s, denoise 12.1 s, decode 10.1 s"
-std::string describe_stages(const WanT2VResult& r, double* total_seconds = nullptr);
+std::string describe_stages(const GenerateResult& r, double* total_seconds = nullptr);
 
 // Ctrl-C: first press cancels cooperatively, a second one kills.
 void install_interrupt_handler();

@@ -3,7 +3,10 @@
 // is streamed into the writer as the VAE decodes it and renamed into place only when complete.
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
+#include <filesystem>
 
 #include "cli/clip_runner.h"
 #include "cli/commands.h"
@@ -17,6 +20,8 @@ struct GenerateArgs {
   RunArgs run;
   GenerateSpec spec;
   std::string prompt_file;
+  bool force = false;
+  bool json = false;
 };
 
 std::string read_prompt_file(const std::string& path) {
@@ -24,6 +29,21 @@ std::string read_prompt_file(const std::string& path) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   DUET_CHECK(!text.empty(), "the prompt file '{}' is empty", path);
   return text;
+}
+
+nlohmann::json result_json(const GenerateResult& r) {
+  const ClipPlan& p = r.plan;
+  nlohmann::json j = {{"output", r.path},         {"model", p.model},
+                      {"seed", p.seed},           {"prompt", p.prompt},
+                      {"width", p.width},         {"height", p.height},
+                      {"frames", r.frames_written}, {"fps", p.fps},
+                      {"steps", p.steps},         {"seconds", r.total_seconds}};
+  if (p.has_audio) {
+    j["audio_samples"] = r.audio_samples_written;
+    j["audio_sample_rate"] = p.audio_sample_rate;
+  }
+  for (const auto& [stage, seconds] : r.stage_seconds) j["stages"][stage] = seconds;
+  return j;
 }
 
 int run_generate(GenerateArgs a) {
@@ -40,17 +60,27 @@ int run_generate(GenerateArgs a) {
              "give either --size or --width/--height");
 
   ClipContext ctx = make_clip_context(a.run, /*keep_models_loaded=*/false);
-  const WanT2VSettings s = resolve_clip(ctx, a.spec);
-  const std::string output = a.spec.output.value_or(fmt::format("duet-{}.mp4", s.seed));
-  std::printf("seed %llu\n", static_cast<unsigned long long>(s.seed));
+  const ClipPlan plan = resolve_clip(ctx, a.spec);
+  DUET_CHECK(a.force || !std::filesystem::exists(plan.output),
+             "'{}' exists; pass --force to overwrite it or -o to choose another name", plan.output);
+  if (!a.json) std::printf("seed %llu\n", static_cast<unsigned long long>(plan.seed));
   std::fflush(stdout);
-  const ClipOutcome c = render_clip(ctx, s, a.spec, output);
-  double total = 0;
-  const std::string stages = describe_stages(c.result, &total);
-  std::printf("wrote %s: %lldx%lld, %lld frames at %g fps, seed %llu, %.1f s (%s)\n",
-              c.path.c_str(), static_cast<long long>(s.width), static_cast<long long>(s.height),
-              static_cast<long long>(c.result.frames_written), s.fps,
-              static_cast<unsigned long long>(s.seed), total, stages.c_str());
+  const GenerateResult r = render_clip(ctx, plan);
+  if (a.json) {
+    std::printf("%s\n", result_json(r).dump(2).c_str());
+    return 0;
+  }
+  const std::string stages = describe_stages(r);
+  const std::string sound =
+      plan.has_audio ? fmt::format(" + {:.2f} s of {} Hz sound",
+                                   static_cast<double>(r.audio_samples_written) / plan.audio_sample_rate,
+                                   plan.audio_sample_rate)
+                     : std::string();
+  std::printf("wrote %s: %lldx%lld, %lld frames at %g fps%s, seed %llu, %.1f s (%s)\n",
+              r.path.c_str(), static_cast<long long>(plan.width),
+              static_cast<long long>(plan.height), static_cast<long long>(r.frames_written),
+              plan.fps, sound.c_str(), static_cast<unsigned long long>(plan.seed),
+              r.total_seconds, stages.c_str());
   return 0;
 }
 
@@ -63,7 +93,9 @@ Command add_generate_command(CLI::App& app) {
   sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a UTF-8 text file");
   sub->add_option("-o,--output", a->spec.output,
                   "Output file (.mp4 .webm .mkv .mov .gif .webp, or a %04d.png pattern); "
-                  "default duet-SEED.mp4");
+                  "default: the prompt's first words and the seed, e.g. a-red-ball-bounces-42.mp4");
+  sub->add_flag("--force", a->force, "Overwrite the output if it exists");
+  sub->add_flag("--json", a->json, "Print the result as JSON on stdout (for scripts)");
   add_spec_options(sub, a->spec);
   add_run_options(sub, a->run);
   return {sub, [a] { return run_generate(*a); }};

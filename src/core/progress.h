@@ -18,16 +18,12 @@
 #include <string>
 
 #include "core/error.h"
+#include "duet/duet.h"
 
 namespace duet {
 
-struct ProgressEvent {
-  std::string stage;  // "text", "denoise", "decode", ...
-  int64_t step = 0;   // steps done, 0..total
-  int64_t total = 0;
-};
-
-using ProgressCallback = std::function<void(const ProgressEvent&)>;
+// The public API's progress event (duet::Progress: stage, step done of total) and callback.
+using ProgressEvent = Progress;
 
 class ProgressPrinter {
  public:

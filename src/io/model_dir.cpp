@@ -117,12 +117,16 @@ ModelDir detect_duet_package(const fs::path& root) {
 
 // ---- Ovi checkpoint folder -------------------------------------------------------------
 
-// Ovi ships one fusion checkpoint per spec; the file name says which.
+// Ovi ships one fusion checkpoint per spec; the file name says which. The community fp8 file
+// (model_fp8_e4m3fn.safetensors) is the 720x720_5s model (Ovi loads fp8 for that spec only).
 std::string ovi_spec_of(const std::string& filename) {
   if (filename == "model.safetensors") return "720x720_5s";
   if (filename == "model_960x960.safetensors") return "960x960_5s";
   if (filename == "model_960x960_10s.safetensors") return "960x960_10s";
   std::string stem = filename.substr(0, filename.size() - std::string(".safetensors").size());
+  if (stem.find("fp8") != std::string::npos && stem.find("960") == std::string::npos) {
+    return "720x720_5s";
+  }
   return stem.starts_with("model_") ? stem.substr(6) : stem;
 }
 
@@ -137,9 +141,11 @@ ModelDir detect_ovi(const fs::path& root) {
     if (!name.starts_with("model") || !name.ends_with(".safetensors")) continue;
     const std::string spec = ovi_spec_of(name);
     specs.push_back(spec);
-    auto c = component(specs.size() == 1 ? "fusion" : "fusion_" + spec, "denoiser", "ovi", f,
-                       f.string());
+    const std::string stem = name.substr(0, name.size() - std::string(".safetensors").size());
+    auto c = component(specs.size() == 1 ? "fusion" : "fusion_" + (stem == "model" ? spec : stem.substr(stem.find('_') + 1)),
+                       "denoiser", "ovi", f, f.string());
     c.config = {{"spec", spec}};
+    if (name.find("fp8") != std::string::npos) c.config["weights"] = "fp8_e4m3fn";
     dir.components.push_back(std::move(c));
   }
   dir.variant = "Ovi " + (specs.empty() ? std::string("?") : specs.front());

@@ -74,9 +74,10 @@ void merge(std::optional<T>& field, const std::optional<T>& fallback) {
 
 const std::vector<std::string>& generate_spec_fields() {
   static const std::vector<std::string> fields = {
-      "prompt", "negative_prompt", "style", "size", "width", "height", "frames", "duration",
-      "fps", "steps", "shift", "guidance", "guidance_high_noise", "sampler", "seed", "output",
-      "watermark", "crf"};
+      "prompt", "negative_prompt", "audio_negative_prompt", "style", "size", "width", "height",
+      "frames", "duration", "fps", "steps", "shift", "guidance", "audio_guidance",
+      "guidance_high_noise", "slg_layer", "sampler", "seed", "image", "output", "watermark",
+      "crf"};
   return fields;
 }
 
@@ -95,6 +96,7 @@ GenerateSpec GenerateSpec::from_json(const nlohmann::json& j, const std::string&
   DUET_CHECK(prompt && !prompt->empty(), "{}: field 'prompt' is missing or empty", source);
   s.prompt = *prompt;
   read_opt(j, "negative_prompt", source, s.negative_prompt);
+  read_opt(j, "audio_negative_prompt", source, s.audio_negative_prompt);
   read_opt(j, "style", source, s.style);
   read_opt(j, "size", source, s.size);
   read_opt(j, "width", source, s.width);
@@ -105,9 +107,12 @@ GenerateSpec GenerateSpec::from_json(const nlohmann::json& j, const std::string&
   read_opt(j, "steps", source, s.steps);
   read_opt(j, "shift", source, s.shift);
   read_opt(j, "guidance", source, s.guidance);
+  read_opt(j, "audio_guidance", source, s.audio_guidance);
   read_opt(j, "guidance_high_noise", source, s.guidance_high_noise);
+  read_opt(j, "slg_layer", source, s.slg_layer);
   read_opt(j, "sampler", source, s.sampler);
   read_opt(j, "seed", source, s.seed);
+  read_opt(j, "image", source, s.image);
   read_opt(j, "output", source, s.output);
   read_opt(j, "watermark", source, s.watermark);
   std::optional<int64_t> crf;
@@ -117,6 +122,8 @@ GenerateSpec GenerateSpec::from_json(const nlohmann::json& j, const std::string&
     s.crf = static_cast<int>(*crf);
   }
   if (s.size) parse_size(*s.size, source + ": field 'size'");
+  DUET_CHECK(!s.slg_layer || *s.slg_layer >= 0, "{}: field 'slg_layer' must be >= 0", source);
+  DUET_CHECK(!s.image || !s.image->empty(), "{}: field 'image' must name a file", source);
   DUET_CHECK(!(s.frames && s.duration), "{}: give either 'frames' or 'duration', not both",
              source);
   DUET_CHECK(!s.duration || *s.duration > 0, "{}: field 'duration' must be positive", source);
@@ -128,6 +135,7 @@ GenerateSpec GenerateSpec::from_json(const nlohmann::json& j, const std::string&
 nlohmann::json GenerateSpec::to_json() const {
   nlohmann::json j = {{"prompt", prompt}};
   write_opt(j, "negative_prompt", negative_prompt);
+  write_opt(j, "audio_negative_prompt", audio_negative_prompt);
   write_opt(j, "style", style);
   write_opt(j, "size", size);
   write_opt(j, "width", width);
@@ -138,9 +146,12 @@ nlohmann::json GenerateSpec::to_json() const {
   write_opt(j, "steps", steps);
   write_opt(j, "shift", shift);
   write_opt(j, "guidance", guidance);
+  write_opt(j, "audio_guidance", audio_guidance);
   write_opt(j, "guidance_high_noise", guidance_high_noise);
+  write_opt(j, "slg_layer", slg_layer);
   write_opt(j, "sampler", sampler);
   write_opt(j, "seed", seed);
+  write_opt(j, "image", image);
   write_opt(j, "output", output);
   write_opt(j, "watermark", watermark);
   write_opt(j, "crf", crf);
@@ -151,6 +162,7 @@ GenerateSpec GenerateSpec::merged_over(const GenerateSpec& d) const {
   GenerateSpec s = *this;
   if (s.prompt.empty()) s.prompt = d.prompt;
   merge(s.negative_prompt, d.negative_prompt);
+  merge(s.audio_negative_prompt, d.audio_negative_prompt);
   merge(s.style, d.style);
   if (!s.width && !s.height) merge(s.size, d.size);
   if (!s.size) {
@@ -163,9 +175,12 @@ GenerateSpec GenerateSpec::merged_over(const GenerateSpec& d) const {
   merge(s.steps, d.steps);
   merge(s.shift, d.shift);
   merge(s.guidance, d.guidance);
+  merge(s.audio_guidance, d.audio_guidance);
   merge(s.guidance_high_noise, d.guidance_high_noise);
+  merge(s.slg_layer, d.slg_layer);
   merge(s.sampler, d.sampler);
   merge(s.seed, d.seed);
+  merge(s.image, d.image);
   merge(s.output, d.output);
   merge(s.watermark, d.watermark);
   merge(s.crf, d.crf);
@@ -196,27 +211,47 @@ const PromptStyle& find_style(const std::vector<PromptStyle>& styles, const std:
   DUET_FAIL("unknown style '{}'; styles: {}", name, names);
 }
 
+namespace {
+
+// The prompt and video negative with the style applied.
+std::pair<std::string, std::optional<std::string>> styled_prompt(
+    const GenerateSpec& spec, const std::string& default_negative,
+    const std::vector<PromptStyle>& styles) {
+  std::pair<std::string, std::optional<std::string>> out{spec.prompt, spec.negative_prompt};
+  if (spec.style) {
+    const PromptStyle& st = find_style(styles, *spec.style);
+    out.first = st.prefix + spec.prompt + st.suffix;
+    if (!st.negative.empty()) {
+      const std::string base = spec.negative_prompt.value_or(default_negative);
+      out.second = base.empty() ? st.negative : base + ", " + st.negative;
+    }
+  }
+  return out;
+}
+
+std::pair<std::optional<int64_t>, std::optional<int64_t>> spec_size(const GenerateSpec& spec) {
+  if (spec.size) {
+    const auto wh = parse_size(*spec.size, "size");
+    return {wh[0], wh[1]};
+  }
+  return {spec.width, spec.height};
+}
+
+}  // namespace
+
 WanT2VRequest make_wan_request(const GenerateSpec& spec, double default_fps,
                                const std::string& default_negative,
                                const std::vector<PromptStyle>& styles) {
+  const char* ovi_only = spec.audio_negative_prompt ? "audio_negative_prompt"
+                         : spec.audio_guidance      ? "audio_guidance"
+                         : spec.slg_layer           ? "slg_layer"
+                         : spec.image               ? "image"
+                                                    : nullptr;
+  DUET_CHECK(ovi_only == nullptr, "'{}' applies to joint audio-video models (Ovi); this Wan "
+             "model makes silent text-to-video", ovi_only ? ovi_only : "");
   WanT2VRequest r;
-  r.prompt = spec.prompt;
-  r.negative_prompt = spec.negative_prompt;
-  if (spec.style) {
-    const PromptStyle& st = find_style(styles, *spec.style);
-    r.prompt = st.prefix + spec.prompt + st.suffix;
-    if (!st.negative.empty()) {
-      const std::string base = spec.negative_prompt.value_or(default_negative);
-      r.negative_prompt = base.empty() ? st.negative : base + ", " + st.negative;
-    }
-  }
-  r.width = spec.width;
-  r.height = spec.height;
-  if (spec.size) {
-    const auto wh = parse_size(*spec.size, "size");
-    r.width = wh[0];
-    r.height = wh[1];
-  }
+  std::tie(r.prompt, r.negative_prompt) = styled_prompt(spec, default_negative, styles);
+  std::tie(r.width, r.height) = spec_size(spec);
   r.fps = spec.fps;
   r.frames = spec.frames;
   if (spec.duration) {
@@ -228,6 +263,31 @@ WanT2VRequest make_wan_request(const GenerateSpec& spec, double default_fps,
   r.guidance_high_noise = spec.guidance_high_noise;
   r.sampler = spec.sampler;
   r.seed = spec.seed;
+  return r;
+}
+
+OviRequest make_ovi_request(const GenerateSpec& spec, double default_fps,
+                            const std::string& default_negative,
+                            const std::vector<PromptStyle>& styles) {
+  DUET_CHECK(!spec.guidance_high_noise, "'guidance_high_noise' applies to two-expert Wan2.2 "
+             "models; Ovi has one fusion model (use 'guidance' and 'audio_guidance')");
+  OviRequest r;
+  std::tie(r.prompt, r.video_negative_prompt) = styled_prompt(spec, default_negative, styles);
+  r.audio_negative_prompt = spec.audio_negative_prompt;
+  std::tie(r.width, r.height) = spec_size(spec);
+  r.fps = spec.fps;
+  r.frames = spec.frames;
+  // The clip length is the checkpoint's; a duration picks the checkpoint (4k + 1 frames at
+  // the model's frame rate, whatever fps the file is written at).
+  if (spec.duration) r.frames = nearest_wan_frame_count(std::llround(*spec.duration * default_fps));
+  r.steps = spec.steps;
+  r.shift = spec.shift;
+  r.video_guidance = spec.guidance;
+  r.audio_guidance = spec.audio_guidance;
+  r.slg_layer = spec.slg_layer;
+  r.sampler = spec.sampler;
+  r.seed = spec.seed;
+  r.image = spec.image;
   return r;
 }
 

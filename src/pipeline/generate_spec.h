@@ -11,22 +11,16 @@
 #include <string>
 #include <vector>
 
+#include "duet/duet.h"
+#include "pipeline/ovi_t2av.h"
 #include "pipeline/wan_t2v.h"
 
 namespace duet {
 
-struct GenerateSpec {
-  std::string prompt;
-  std::optional<std::string> negative_prompt;
-  std::optional<std::string> style;  // a name from configs/styles.json
-  std::optional<std::string> size;   // "832x480" or "832*480"
-  std::optional<int64_t> width, height, frames, steps;
-  std::optional<double> duration, fps, shift, guidance, guidance_high_noise;
-  std::optional<std::string> sampler;
-  std::optional<uint64_t> seed;
-  std::optional<std::string> output;
-  std::optional<std::string> watermark;
-  std::optional<int> crf;
+// The public GenerateRequest (include/duet/duet.h) with its JSON spelling.
+struct GenerateSpec : GenerateRequest {
+  GenerateSpec() = default;
+  GenerateSpec(const GenerateRequest& r) : GenerateRequest(r) {}  // NOLINT: same fields
 
   // Strict: unknown fields and wrong types are errors naming `source` and the field.
   static GenerateSpec from_json(const nlohmann::json& item, const std::string& source);
@@ -52,5 +46,11 @@ const PromptStyle& find_style(const std::vector<PromptStyle>& styles, const std:
 WanT2VRequest make_wan_request(const GenerateSpec& spec, double default_fps,
                                const std::string& default_negative,
                                const std::vector<PromptStyle>& styles);
+
+// The same for Ovi: the style's negative joins the video negative; a duration becomes the
+// frame count at 24 fps (or the spec's fps), which picks the fusion checkpoint.
+OviRequest make_ovi_request(const GenerateSpec& spec, double default_fps,
+                            const std::string& default_negative,
+                            const std::vector<PromptStyle>& styles);
 
 }  // namespace duet

@@ -45,6 +45,9 @@ void validate(const Preset& p) {
              "{}: defaults.boundary and defaults.guidance_high_noise go together", s);
   DUET_CHECK(!p.boundary || (*p.boundary > 0 && *p.boundary < 1),
              "{}: defaults.boundary must be in (0, 1)", s);
+  DUET_CHECK(!p.audio_guidance || *p.audio_guidance >= 0, "{}: defaults.audio_guidance must be >= 0",
+             s);
+  DUET_CHECK(!p.slg_layer || *p.slg_layer >= 0, "{}: defaults.slg_layer must be >= 0", s);
 }
 
 }  // namespace
@@ -86,6 +89,9 @@ Preset Preset::from_json(const nlohmann::json& j, const std::string& source) {
   p.boundary = optional_number(defaults, "boundary", d);
   p.sampler = json_string(defaults, "sampler", d, "unipc");
   p.negative_prompt = json_string(defaults, "negative_prompt", d, "");
+  p.audio_guidance = optional_number(defaults, "audio_guidance", d);
+  p.audio_negative_prompt = json_string(defaults, "audio_negative_prompt", d, "");
+  if (defaults.contains("slg_layer")) p.slg_layer = json_int(defaults, "slg_layer", d);
   for (const auto& size : string_list(j, "trained_sizes", source)) {
     p.trained_sizes.push_back(parse_size(size, source + ": trained_sizes entry"));
   }

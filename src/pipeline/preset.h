@@ -39,6 +39,11 @@ struct Preset {
   std::optional<double> boundary;             // two-expert models: switch at boundary * 1000
   std::string sampler = "unipc";
   std::string negative_prompt;
+  // Joint audio-video models (Ovi): the audio branch's guidance and negative prompt, and the
+  // fused block skipped on the unconditional pass (skip-layer guidance; unset: none).
+  std::optional<double> audio_guidance;
+  std::string audio_negative_prompt;
+  std::optional<int64_t> slg_layer;
   std::vector<std::array<int64_t, 2>> trained_sizes;  // {width, height}
 
   static Preset from_json(const nlohmann::json& json, const std::string& source);
