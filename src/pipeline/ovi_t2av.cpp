@@ -9,6 +9,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "io/safetensors.h"
 #include "io/weight_store.h"
 #include "media/image_reader.h"
 #include "media/tensor_frames.h"
@@ -27,11 +28,26 @@ struct OviPipeline::Fusion {
   const ModelComponent* component = nullptr;
   OviSpec spec;
   std::optional<ovi::OviFusionConfig> config;  // packages carry it; checkpoints give shapes
+  int64_t num_layers = 30;                      // fused blocks (slg_layer must name one)
 };
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Fused blocks of an Ovi fusion checkpoint, from its safetensors header (no tensor is read).
+int64_t count_fused_blocks(const std::string& path) {
+  int64_t blocks = 0;
+  const std::string prefix = "video_model.blocks.";
+  for (const auto& [name, record] : read_safetensors(path).tensors) {
+    if (!name.starts_with(prefix)) continue;
+    const size_t end = name.find('.', prefix.size());
+    blocks = std::max<int64_t>(blocks, std::stoll(name.substr(prefix.size(), end - prefix.size())) + 1);
+  }
+  DUET_CHECK(blocks > 0, "'{}' holds no video_model.blocks.N tensors; is it an Ovi fusion "
+             "checkpoint?", path);
+  return blocks;
+}
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -80,8 +96,10 @@ OviPipeline::OviPipeline(ModelDir dir, OviOptions options, const std::vector<Pre
       f->spec = OviSpec::from_json(c.config.at("spec"), dir_.path + "/duet.json: components." +
                                                             c.name + ".config.spec");
       f->config = ovi::OviFusionConfig::from_json(c.config, dir_.path + "/duet.json: components." + c.name);
+      f->num_layers = f->config->video.num_layers;
     } else {
       f->spec = ovi_spec_named(c.config.value("spec", std::string()));
+      f->num_layers = count_fused_blocks(source);
     }
     fusions_.push_back(std::move(f));
   }
@@ -154,11 +172,11 @@ OviSettings OviPipeline::resolve(const OviRequest& r) const {
   check_guidance_scale(s.audio_guidance, "audio_guidance");
   s.schedule = default_schedule_kind(s.sampler);
 
-  const int64_t layers = fusion.config ? fusion.config->video.num_layers : 30;
+  const int64_t layers = fusion.num_layers;
   const int64_t slg = r.slg_layer.value_or(preset_.slg_layer.value_or(0));
   // Ovi skips block slg_layer only when slg_layer > 0: block 0 is never skipped.
-  DUET_CHECK(slg >= 0 && slg < layers, "slg_layer must be in 0..{} (0: no skip-layer guidance), "
-             "got {}", layers - 1, slg);
+  DUET_CHECK(slg >= 0 && slg < layers, "slg_layer {} does not exist: {} has {} fused blocks; "
+             "valid: 0..{} (0: no skip-layer guidance)", slg, dir_.variant, layers, layers - 1);
   if (slg > 0) s.slg_layer = slg;
 
   if (r.image) {
