@@ -80,6 +80,10 @@ struct EngineOptions {
   std::string attention = "auto";           // auto or a backend name
   bool vae_tiling = false;
   bool keep_models_loaded = false;          // batches: load once, keep between clips
+  // plan() estimates the memory a clip needs and refuses one that cannot fit, naming the
+  // options that would; max_memory_bytes caps what counts as available (0: what is free now).
+  bool memory_check = true;
+  uint64_t max_memory_bytes = 0;
   ProgressCallback progress;
 };
 
@@ -117,8 +121,8 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Validates and fills defaults; no weights are read. A missing output gets a name made of
-  // the prompt's first words and the seed.
+  // Validates and fills defaults and checks the memory estimate; no weights are read. A missing
+  // output gets a name made of the prompt's first words and the seed.
   ClipPlan plan(const GenerateRequest& request) const;
   // Runs the plan into its output file (written to a temporary name, renamed when complete).
   // An output folder that is missing or not writable fails before any compute.

@@ -26,6 +26,14 @@ bool cuda_device_info(int index, CudaDeviceInfo* out) {
   out->sm_minor = prop.minor;
   out->multiprocessors = prop.multiProcessorCount;
   out->total_memory_bytes = static_cast<long long>(prop.totalGlobalMem);
+  int previous = 0;
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaGetDevice(&previous) == cudaSuccess && cudaSetDevice(index) == cudaSuccess &&
+      cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
+    out->free_memory_bytes = static_cast<long long>(free_bytes);
+  }
+  cudaGetLastError();
+  cudaSetDevice(previous);
   std::strncpy(out->name, prop.name, sizeof(out->name) - 1);
   return true;
 }

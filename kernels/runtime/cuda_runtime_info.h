@@ -9,6 +9,7 @@ struct CudaDeviceInfo {
   int sm_minor = 0;
   int multiprocessors = 0;
   long long total_memory_bytes = 0;
+  long long free_memory_bytes = 0;  // free now (cudaMemGetInfo on that device)
   char name[256] = {};
 };
 

@@ -13,6 +13,7 @@
 #include "media/temp_file.h"
 #include "media/tensor_frames.h"
 #include "media/video_writer.h"
+#include "pipeline/memory_estimate.h"
 
 namespace duet::cli {
 namespace fs = std::filesystem;
@@ -30,6 +31,10 @@ void add_run_options(CLI::App* sub, RunArgs& a) {
   sub->add_option("--attention", a.attention, "auto, reference or sdpa")->capture_default_str();
   sub->add_flag("--vae-tiling", a.vae_tiling, "Decode in overlapping spatial tiles (less memory)");
   sub->add_flag("--no-progress", a.no_progress, "Do not print progress");
+  sub->add_option("--max-memory", a.max_memory,
+                  "Memory the clip may use, e.g. 16G (default: what is free on the device)");
+  sub->add_flag("--no-memory-check", a.no_memory_check,
+                "Run even when the memory estimate exceeds what is available");
 }
 
 void add_spec_options(CLI::App* sub, GenerateSpec& s) {
@@ -72,6 +77,8 @@ ClipContext make_clip_context(const RunArgs& a, bool keep_models_loaded) {
   o.attention = a.attention;
   o.vae_tiling = a.vae_tiling;
   o.keep_models_loaded = keep_models_loaded;
+  o.memory_check = !a.no_memory_check;
+  if (!a.max_memory.empty()) o.max_memory_bytes = parse_bytes(a.max_memory, "--max-memory");
   if (!a.no_progress) {
     ctx.printer = std::make_unique<ProgressPrinter>(stderr);
     o.progress = [p = ctx.printer.get()](const ProgressEvent& e) { p->update(e); };

@@ -22,6 +22,8 @@ struct RunArgs {
   std::string attention = "auto";
   bool vae_tiling = false;
   bool no_progress = false;
+  bool no_memory_check = false;
+  std::string max_memory;  // "24G"; empty: what is free
 };
 
 void add_run_options(CLI::App* app, RunArgs& args);

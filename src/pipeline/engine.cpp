@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <variant>
 
 #include "core/device.h"
@@ -16,11 +17,13 @@
 #include "core/paths.h"
 #include "duet/duet.h"
 #include "io/model_dir.h"
+#include "io/model_info.h"
 #include "media/temp_file.h"
 #include "media/tensor_frames.h"
 #include "media/video_writer.h"
 #include "pipeline/engine_internal.h"
 #include "pipeline/generate_spec.h"
+#include "pipeline/memory_estimate.h"
 #include "pipeline/ovi_t2av.h"
 #include "pipeline/wan_t2v.h"
 
@@ -36,6 +39,9 @@ struct PlanDetail {
 
 struct Engine::Impl {
   EngineOptions options;
+  DevicePolicy policy;
+  at::Device text_device = at::Device(at::kCPU);
+  mutable std::optional<ModelInfo> info;  // tensor headers, read on the first plan()
   std::vector<Preset> presets;
   std::vector<PromptStyle> styles;
   ModelDir dir;
@@ -98,6 +104,66 @@ media::VideoWriterOptions writer_options(const ClipPlan& plan, const GenerateSpe
   return w;
 }
 
+int64_t config_int(const nlohmann::json& config, const char* key, int64_t fallback) {
+  return config.is_object() && config.contains(key) && config.at(key).is_number_integer()
+             ? config.at(key).get<int64_t>()
+             : fallback;
+}
+
+// Width and FFN width of the denoiser, for the activation estimate: from the component's
+// config (Wan original / diffusers / duet package), else Ovi's and Wan 5B's 3072 / 14336.
+std::pair<int64_t, int64_t> denoiser_widths(const ModelComponent& c) {
+  const nlohmann::json& cfg = c.config.contains("video") ? c.config.at("video") : c.config;
+  int64_t dim = config_int(cfg, "dim", 0);
+  if (dim == 0) dim = config_int(cfg, "num_attention_heads", 0) * config_int(cfg, "attention_head_dim", 0);
+  return {dim > 0 ? dim : 3072, config_int(cfg, "ffn_dim", 14336)};
+}
+
+struct MemoryContext {
+  const EngineOptions& options;
+  const DevicePolicy& policy;
+  at::Device text_device;
+};
+
+void check_clip_memory(const MemoryContext& m, const ModelInfo& info, const std::string& denoiser,
+                       int64_t tokens, int64_t width, int64_t height, int64_t vae_stride,
+                       int64_t audio_samples) {
+  MemoryRequest q;
+  for (const auto& c : info.components) {
+    const int64_t n = c.stats.parameters;
+    const std::string& role = c.component.role;
+    if (role == "text_encoder") q.text_params += n;
+    if (role == "video_vae") q.video_vae_params += n;
+    if (role == "audio_vae" || role == "vocoder") q.audio_params += n;
+    if (role == "denoiser" && (denoiser.empty() || c.component.name == denoiser) &&
+        n > q.denoiser_params) {
+      q.denoiser_params = n;
+      std::tie(q.dim, q.ffn_dim) = denoiser_widths(c.component);
+    }
+  }
+  q.denoiser_bytes = static_cast<int>(c10::elementSize(m.policy.compute_dtype));
+  q.text_bytes = 2;  // umT5 runs in bf16
+  q.vae_bytes = 4;
+  q.denoiser_on_cuda = m.policy.device.is_cuda();
+  q.text_on_denoiser_device = m.text_device == m.policy.device;
+  q.tokens = tokens;
+  q.width = width;
+  q.height = height;
+  q.vae_stride = vae_stride;
+  q.audio_samples = audio_samples;
+  q.vae_tiling = m.options.vae_tiling;
+  q.keep_models_loaded = m.options.keep_models_loaded;
+  uint64_t host = host_available_bytes(), device = 0;
+  if (q.denoiser_on_cuda) device = cuda_free_bytes(m.policy.device.index() < 0 ? 0 : m.policy.device.index());
+  if (m.options.max_memory_bytes > 0) {
+    host = host == 0 ? m.options.max_memory_bytes : std::min(host, m.options.max_memory_bytes);
+    if (q.denoiser_on_cuda) {
+      device = device == 0 ? m.options.max_memory_bytes : std::min(device, m.options.max_memory_bytes);
+    }
+  }
+  check_memory(q, host, device, m.policy.device.str());
+}
+
 }  // namespace
 
 Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
@@ -113,6 +179,8 @@ Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
   const at::Device text_device = m.options.text_encoder_device == "same"
                                      ? policy.device
                                      : parse_device(m.options.text_encoder_device);
+  m.policy = policy;
+  m.text_device = text_device;
   nn::AttentionOptions attention;
   attention.backend = nn::parse_attention_backend(m.options.attention);
   ProgressCallback progress = m.options.progress;
@@ -172,6 +240,11 @@ ClipPlan Engine::plan(const GenerateRequest& request) const {
     p.audio_samples = s.audio_samples;
     p.audio_sample_rate = 16000;
     p.seed = s.seed;
+    if (m.options.memory_check) {
+      if (!m.info) m.info = describe_model(m.dir.path);
+      check_clip_memory({m.options, m.policy, m.text_device}, *m.info, s.fusion, s.seq_len_video + s.seq_len_audio, s.width,
+                        s.height, 16, s.audio_samples);
+    }
     detail->settings = std::move(s);
   } else {
     const Preset& preset = m.wan->preset();
@@ -185,6 +258,11 @@ ClipPlan Engine::plan(const GenerateRequest& request) const {
     p.steps = s.steps;
     p.fps = s.fps;
     p.seed = s.seed;
+    if (m.options.memory_check) {
+      if (!m.info) m.info = describe_model(m.dir.path);
+      check_clip_memory({m.options, m.policy, m.text_device}, *m.info, "", s.seq_len, s.width, s.height,
+                        s.height / std::max<int64_t>(1, s.latent_height), 0);
+    }
     detail->settings = std::move(s);
   }
   p.output = spec.output.value_or(default_output_name(spec.prompt, p.seed));

@@ -152,6 +152,18 @@ TEST(OviGenerate, MissingOviComponentsAreNamed) {
   EXPECT_FALSE(fs::exists(tmp / "clip.mp4"));
 }
 
+TEST(OviGenerate, NotEnoughMemoryFailsBeforeCompute) {
+  TempDir tmp;
+  const auto r = run_duet({"generate", kPrompt, "--max-memory", "100M", "--no-progress", "-o",
+                           (tmp / "clip.mp4").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not enough memory on the host"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("100 MiB is available"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out.find("seed"), std::string::npos) << "started before failing: " << r.out;
+  EXPECT_EQ(r.err.find("loaded the"), std::string::npos) << "loaded weights: " << r.err;
+  EXPECT_FALSE(fs::exists(tmp / "clip.mp4"));
+}
+
 TEST(OviGenerate, WanOnlyAndOviOnlyOptionsAreRefused) {
   TempDir tmp;
   const auto r = run_duet({"generate", "a cat", "--model", tiny("wan21"), "--audio-guidance", "3",
