@@ -61,6 +61,7 @@ struct GenerateRequest {
   std::optional<uint64_t> seed;                      // random when unset; always reported
   std::optional<std::string> image;                  // first frame (image-conditioned)
   std::optional<std::string> output;                 // file to write (.mp4, .webm, ...)
+  std::optional<std::string> preview;                // also an animated preview (.webp, .gif)
   std::optional<std::string> watermark;
   std::optional<int> crf;
 };
@@ -101,12 +102,14 @@ struct ClipPlan {
   int64_t audio_samples = 0;
   int audio_sample_rate = 0;
   uint64_t seed = 0;
-  std::string output;  // the file render() writes
+  std::string output;   // the file render() writes
+  std::string preview;  // and its animated preview, when asked for (may be set before render())
   std::shared_ptr<const detail::PlanDetail> detail;
 };
 
 struct GenerateResult {
   std::string path;
+  std::string preview_path;  // empty without a preview
   ClipPlan plan;
   int64_t frames_written = 0;
   int64_t audio_samples_written = 0;

@@ -22,6 +22,7 @@ struct GenerateArgs {
   std::string prompt_file;
   bool force = false;
   bool json = false;
+  bool preview = false;
 };
 
 std::string read_prompt_file(const std::string& path) {
@@ -38,6 +39,7 @@ nlohmann::json result_json(const GenerateResult& r) {
                       {"width", p.width},         {"height", p.height},
                       {"frames", r.frames_written}, {"fps", p.fps},
                       {"steps", p.steps},         {"seconds", r.total_seconds}};
+  if (!r.preview_path.empty()) j["preview"] = r.preview_path;
   if (p.has_audio) {
     j["audio_samples"] = r.audio_samples_written;
     j["audio_sample_rate"] = p.audio_sample_rate;
@@ -60,7 +62,10 @@ int run_generate(GenerateArgs a) {
              "give either --size or --width/--height");
 
   ClipContext ctx = make_clip_context(a.run, /*keep_models_loaded=*/false);
-  const ClipPlan plan = resolve_clip(ctx, a.spec);
+  ClipPlan plan = resolve_clip(ctx, a.spec);
+  if (a.preview) {  // beside the output, whose name may be the default one
+    plan.preview = std::filesystem::path(plan.output).replace_extension().string() + ".preview.webp";
+  }
   DUET_CHECK(a.force || !std::filesystem::exists(plan.output),
              "'{}' exists; pass --force to overwrite it or -o to choose another name", plan.output);
   if (!a.json) std::printf("seed %llu\n", static_cast<unsigned long long>(plan.seed));
@@ -76,6 +81,7 @@ int run_generate(GenerateArgs a) {
                                    static_cast<double>(r.audio_samples_written) / plan.audio_sample_rate,
                                    plan.audio_sample_rate)
                      : std::string();
+  if (!r.preview_path.empty()) std::printf("wrote %s (preview)\n", r.preview_path.c_str());
   std::printf("wrote %s: %lldx%lld, %lld frames at %g fps%s, seed %llu, %.1f s (%s)\n",
               r.path.c_str(), static_cast<long long>(plan.width),
               static_cast<long long>(plan.height), static_cast<long long>(r.frames_written),
@@ -95,6 +101,8 @@ Command add_generate_command(CLI::App& app) {
                   "Output file (.mp4 .webm .mkv .mov .gif .webp, or a %04d.png pattern); "
                   "default: the prompt's first words and the seed, e.g. a-red-ball-bounces-42.mp4");
   sub->add_flag("--force", a->force, "Overwrite the output if it exists");
+  sub->add_flag("--preview", a->preview,
+                "Also write an animated WebP preview (OUTPUT.preview.webp, 480 px; GIF without libwebp)");
   sub->add_flag("--json", a->json, "Print the result as JSON on stdout (for scripts)");
   add_spec_options(sub, a->spec);
   add_run_options(sub, a->run);

@@ -21,6 +21,8 @@ enum class AttentionBackend {
   kAuto,       // the fastest backend that supports the inputs
   kReference,  // materialised softmax in fp32 (fp64 for fp64 inputs): exact and small
   kSdpa,       // at::scaled_dot_product_attention with a boolean key mask
+  kTiled,      // CPU, tiled with an online softmax (nn/attention_tiled.h): O(L·D) memory, skips
+               // masked keys instead of computing them
 };
 std::string_view attention_backend_name(AttentionBackend backend);
 // Inverse of attention_backend_name; an unknown name is a duet::Error listing the valid ones.

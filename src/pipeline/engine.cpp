@@ -266,15 +266,42 @@ ClipPlan Engine::plan(const GenerateRequest& request) const {
     detail->settings = std::move(s);
   }
   p.output = spec.output.value_or(default_output_name(spec.prompt, p.seed));
+  p.preview = spec.preview.value_or("");
+  DUET_CHECK(p.preview.empty() || p.preview != p.output, "the preview '{}' would overwrite the "
+             "output", p.preview);
   p.detail = std::move(detail);
   return p;
 }
+
+namespace {
+
+// The animated preview beside the clip: the same frames, scaled down, no sound.
+std::unique_ptr<media::VideoWriter> open_preview(const ClipPlan& plan) {
+  if (plan.preview.empty()) return nullptr;
+  media::check_output_path(plan.preview);
+  media::VideoWriterOptions w;
+  w.path = plan.preview;
+  w.width = static_cast<int>(plan.width);
+  w.height = static_cast<int>(plan.height);
+  w.fps = media::parse_rational(fmt::format("{}", plan.fps));
+  w.metadata = media::generation_metadata({.prompt = plan.prompt, .model = plan.model, .seed = plan.seed});
+  auto writer = std::make_unique<media::VideoWriter>(w);
+  writer->open();
+  return writer;
+}
+
+}  // namespace
 
 GenerateResult Engine::render(const ClipPlan& plan) {
   Impl& m = *impl_;
   DUET_CHECK(plan.detail != nullptr, "render(): the plan was not made by Engine::plan()");
   const GenerateSpec& spec = plan.detail->spec;
   media::check_output_path(plan.output);  // before any compute
+  std::unique_ptr<media::VideoWriter> preview = open_preview(plan);
+  auto write_frames = [&](media::VideoWriter& writer, const at::Tensor& frames) {
+    media::write_tensor_frames(writer, frames[0], media::FrameLayout::kCFHW);
+    if (preview) media::write_tensor_frames(*preview, frames[0], media::FrameLayout::kCFHW);
+  };
   const auto start = Clock::now();
   GenerateResult r;
   r.plan = plan;
@@ -286,9 +313,7 @@ GenerateResult Engine::render(const ClipPlan& plan) {
     writer.open();  // a bad extension or codec fails now, not after the compute
     const OviResult o = m.ovi->generate(
         *s, [&](const at::Tensor& pcm) { media::write_tensor_audio(writer, pcm); },
-        [&](const at::Tensor& frames) {
-          media::write_tensor_frames(writer, frames[0], media::FrameLayout::kCFHW);
-        });
+        [&](const at::Tensor& frames) { write_frames(writer, frames); });
     writer.finish();
     r.path = writer.info().path;
     r.frames_written = o.frames_written;
@@ -299,13 +324,16 @@ GenerateResult Engine::render(const ClipPlan& plan) {
     DUET_CHECK(m.wan != nullptr, "render(): the plan is for a Wan model");
     media::VideoWriter writer(writer_options(plan, spec, "", w.guidance));
     writer.open();
-    const WanT2VResult o = m.wan->generate(w, [&](const at::Tensor& frames) {
-      media::write_tensor_frames(writer, frames[0], media::FrameLayout::kCFHW);
-    });
+    const WanT2VResult o =
+        m.wan->generate(w, [&](const at::Tensor& frames) { write_frames(writer, frames); });
     writer.finish();
     r.path = writer.info().path;
     r.frames_written = o.frames_written;
     r.stage_seconds = o.stage_seconds;
+  }
+  if (preview) {
+    preview->finish();
+    r.preview_path = preview->info().path;
   }
   r.total_seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return r;

@@ -30,7 +30,7 @@ TEST(OviGenerate, EmbeddedModelWritesVideoWithSynchronizedSound) {
   TempDir tmp;
   const std::string out = (tmp / "clip.mp4").string();
   const auto r = run_duet({"generate", kPrompt, "-o", out, "--steps", "3", "--seed", "5",
-                           "--no-progress", "--json"});
+                           "--no-progress", "--json", "--preview"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j.at("model"), "duet-tiny");
@@ -44,6 +44,14 @@ TEST(OviGenerate, EmbeddedModelWritesVideoWithSynchronizedSound) {
   for (const char* stage : {"text", "denoise", "audio", "decode"}) {
     EXPECT_TRUE(j.at("stages").contains(stage)) << stage;
   }
+  // --preview: an animated WebP (GIF where libwebp is missing) beside the clip.
+  const std::string preview = j.at("preview");
+  EXPECT_EQ(fs::path(preview).parent_path(), tmp.path());
+  const auto head = media::probe::file_bytes(preview);
+  ASSERT_GT(head.size(), 1000u);
+  const std::string magic(head.begin(), head.begin() + 12);
+  EXPECT_TRUE(magic.rfind("GIF8", 0) == 0 || (magic.rfind("RIFF", 0) == 0 && magic.substr(8) == "WEBP"))
+      << preview;
 
   const auto info = media::probe::probe_file(out);
   ASSERT_EQ(info.count(AVMEDIA_TYPE_VIDEO), 1);
