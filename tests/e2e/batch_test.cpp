@@ -156,3 +156,32 @@ TEST(ImportPrompts, OviCsvBecomesABatchFile) {
 
 }  // namespace
 }  // namespace duet
+
+namespace duet {
+namespace {
+
+// Ovi's own prompt list through the whole path: import-prompts, then a batch with the
+// embedded Ovi-family model (one shard of one item, to keep it short): an MP4 with sound
+// whose prompt carries the caption in the model's format.
+TEST(Batch, OviPromptsRenderWithSound) {
+  TempDir tmp;
+  const fs::path jobs = tmp / "jobs.jsonl";
+  auto r = run_duet({"import-prompts", (test::data_dir() / "prompts/prompts_5s_t2v.csv").string(),
+                     "-o", jobs.string(), "--duration", "5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_duet({"batch", jobs.string(), "--out-dir", tmp.path().string(), "--shard", "0/12",
+                "--steps", "1", "--no-progress"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto s = nlohmann::json::parse(test::read_file(tmp / "batch-summary.shard-0-of-12.json"));
+  ASSERT_EQ(s["items"].size(), 1u);
+  EXPECT_EQ(s["variant"], "duet-tiny");
+  EXPECT_EQ(s["items"][0]["status"], "ok") << s.dump(2);
+  EXPECT_TRUE(s["items"][0]["stages"].contains("audio"));
+  const std::string out = s["items"][0]["output"];
+  const auto info = media::probe::probe_file(out);
+  EXPECT_EQ(info.count(AVMEDIA_TYPE_AUDIO), 1);
+  EXPECT_EQ(media::probe::decode_video(out).frames(), 121u);
+}
+
+}  // namespace
+}  // namespace duet

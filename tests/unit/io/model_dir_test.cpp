@@ -52,6 +52,21 @@ TEST(ModelDir, OviCheckpointFolder) {
   EXPECT_TRUE(dir.missing().empty());
 }
 
+TEST(ModelDir, OviFp8CommunityFileIsThe720Model) {
+  TempDir t;
+  touch(t / "Ovi/model_fp8_e4m3fn.safetensors");
+  touch(t / "Ovi/model_960x960.safetensors");
+  const ModelDir dir = detect_model_dir(t.path().string());
+  // Sorted names: the 960x960 file comes first and names the variant; the fp8 file is the
+  // 720x720_5s model in fp8 (Ovi's --fp8 loads it for that spec only).
+  EXPECT_EQ(dir.variant, "Ovi 960x960_5s");
+  const ModelComponent* fp8 = dir.find("fusion_fp8_e4m3fn");
+  ASSERT_NE(fp8, nullptr);
+  EXPECT_EQ(fp8->config.at("spec"), "720x720_5s");
+  EXPECT_EQ(fp8->config.at("weights"), "fp8_e4m3fn");
+  EXPECT_EQ(dir.find("fusion")->config.at("spec"), "960x960_5s");
+}
+
 TEST(ModelDir, OviFolderReportsMissingComponents) {
   TempDir t;
   touch(t / "Ovi/model.safetensors");
