@@ -183,26 +183,23 @@ Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
   m.text_device = text_device;
   nn::AttentionOptions attention;
   attention.backend = nn::parse_attention_backend(m.options.attention);
-  ProgressCallback progress = m.options.progress;
-  if (m.dir.family == "ovi") {
-    OviOptions o;
+  // The options both pipelines share.
+  auto common = [&](auto& o) {
     o.device = policy.device;
     o.dtype = policy.compute_dtype;
     o.text_device = text_device;
     o.attention = attention;
     o.tiling.enabled = m.options.vae_tiling;
     o.keep_models_loaded = m.options.keep_models_loaded;
-    o.progress = progress;
+    o.progress = m.options.progress;
+  };
+  if (m.dir.family == "ovi") {
+    OviOptions o;
+    common(o);
     m.ovi = std::make_unique<OviPipeline>(m.dir, o, m.presets);
   } else {
     WanT2VOptions o;
-    o.device = policy.device;
-    o.dtype = policy.compute_dtype;
-    o.text_device = text_device;
-    o.attention = attention;
-    o.tiling.enabled = m.options.vae_tiling;
-    o.keep_models_loaded = m.options.keep_models_loaded;
-    o.progress = progress;
+    common(o);
     m.wan = std::make_unique<WanT2VPipeline>(m.dir, o, m.presets);
   }
 }

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "io/weight_store.h"
+#include "pipeline/pipeline_util.h"
 #include "media/image_reader.h"
 #include "media/tensor_frames.h"
 #include "models/mmaudio/bigvgan.h"
@@ -33,7 +34,7 @@ struct OviPipeline::Fusion {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = PipelineClock;
 
 // Fused blocks of an Ovi fusion checkpoint, from its safetensors header (no tensor is read).
 int64_t count_fused_blocks(const std::string& path) {
@@ -49,20 +50,8 @@ int64_t count_fused_blocks(const std::string& path) {
   return blocks;
 }
 
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
 const ModelComponent& require(const ModelDir& dir, std::string_view name) {
-  const ModelComponent* c = dir.find(name);
-  DUET_CHECK(c != nullptr, "'{}' ({}) has no '{}' component", dir.path, dir.variant, name);
-  return *c;
-}
-
-uint64_t random_seed() {
-  std::random_device rd;
-  const uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  return seed & 0x7fffffffffffffffULL;
+  return require_component(dir, name);
 }
 
 std::string frame_counts(const std::vector<OviSpec>& specs) {

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "io/json_util.h"
 #include "io/weight_store.h"
+#include "pipeline/pipeline_util.h"
 #include "models/wan/wan_dit.h"
 #include "models/wan/wan_keys.h"
 #include "sampling/guidance.h"
@@ -30,16 +31,10 @@ struct WanT2VPipeline::Expert {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+using Clock = PipelineClock;
 
 const ModelComponent& require(const ModelDir& dir, std::string_view name) {
-  const ModelComponent* c = dir.find(name);
-  DUET_CHECK(c != nullptr, "'{}' ({}) has no '{}' component", dir.path, dir.variant, name);
-  return *c;
+  return require_component(dir, name);
 }
 
 // The folder holding a component's first file (diffusers components are loaded as folders).
@@ -50,12 +45,6 @@ std::string folder_of(const ModelComponent& c) {
 std::string config_source(const ModelDir& dir, const ModelComponent& c) {
   const std::string folder = folder_of(c);
   return (fs::path(folder.empty() ? dir.path : folder) / "config.json").string();
-}
-
-uint64_t random_seed() {
-  std::random_device rd;
-  const uint64_t seed = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  return seed & 0x7fffffffffffffffULL;  // fits int64 for tags and JSON readers
 }
 
 bool valid_sampler(const std::string& name) {
