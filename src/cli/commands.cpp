@@ -9,6 +9,7 @@ std::vector<Command> make_commands(CLI::App& app) {
   commands.push_back(add_import_prompts_command(app));
   commands.push_back(add_info_command(app));
   commands.push_back(add_convert_command(app));
+  commands.push_back(add_bench_command(app));
   return commands;
 }
 

@@ -18,6 +18,7 @@ Command add_batch_command(CLI::App& app);
 Command add_import_prompts_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 std::vector<Command> make_commands(CLI::App& app);
 

@@ -1,5 +1,6 @@
 #include "io/weight_store.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -22,6 +23,48 @@ WeightStore WeightStore::meta(WeightOptions options, KeyMap key_map) {
   return store;
 }
 
+WeightStore WeightStore::random(uint64_t seed, WeightOptions options, KeyMap key_map) {
+  WeightStore store = meta(options, std::move(key_map));
+  store.random_ = true;
+  store.seed_ = seed;
+  return store;
+}
+
+namespace {
+
+// FNV-1a: a stable per-key seed (std::hash may differ between standard libraries).
+uint64_t hash_key(const std::string& key) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Norm weights (norm_q, norm3, pre_attn_norm_fusion, ...) are 1 and their biases 0, as a fresh
+// model's: random scales there would shrink or blow up every activation.
+at::Tensor random_tensor(const std::string& key, const std::vector<int64_t>& shape,
+                         at::ScalarType dtype, at::Device device, uint64_t seed) {
+  const auto options = at::TensorOptions().dtype(dtype);
+  const size_t last = key.rfind('.');
+  const std::string module = last == std::string::npos ? key : key.substr(0, last);
+  if (module.find("norm") != std::string::npos) {
+    if (ends_with(key, ".weight")) return at::ones(shape, options.device(device));
+    if (ends_with(key, ".bias")) return at::zeros(shape, options.device(device));
+  }
+  // Drawn on the CPU (one generator per key: same values on every device), in the target dtype
+  // so a bf16 model never holds an fp32 copy.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ hash_key(key));
+  at::Tensor t = at::randn(shape, gen, options);
+  t.mul_(0.02);
+  return device.is_cpu() ? t : t.to(device);
+}
+
+}  // namespace
+
 at::Tensor WeightStore::meta_tensor(const std::string& file_key,
                                     const std::vector<int64_t>& shape) {
   DUET_CHECK(meta_, "tensor '{}' requested as a meta tensor from a store with files", file_key);
@@ -29,6 +72,10 @@ at::Tensor WeightStore::meta_tensor(const std::string& file_key,
   DUET_CHECK(inserted || it->second == shape, "tensor '{}' requested with shapes {} and {}",
              file_key, shape_to_string(it->second), shape_to_string(shape));
   used_.insert(file_key);
+  if (random_) {
+    return random_tensor(file_key, shape, options_.dtype.value_or(at::kFloat), options_.device,
+                         seed_);
+  }
   return at::empty(
       shape, at::TensorOptions().dtype(options_.dtype.value_or(at::kFloat)).device(at::kMeta));
 }
@@ -119,7 +166,7 @@ at::Tensor WeightScope::get(const std::string& name, const std::vector<int64_t>&
                             const std::string& hint) {
   const std::string full = prefix_ + name;
   auto key = store_->file_key(full);
-  if (store_->is_meta()) {
+  if (store_->is_meta() || store_->is_random()) {
     DUET_CHECK(key, "tensor '{}' has no name in this layout", full);
     return store_->meta_tensor(*key, expected_shape);
   }
@@ -136,8 +183,8 @@ at::Tensor WeightScope::get(const std::string& name, const std::vector<int64_t>&
 
 at::Tensor WeightScope::get_any_shape(const std::string& name) {
   const std::string full = prefix_ + name;
-  DUET_CHECK(!store_->is_meta(), "tensor '{}' has its shape from the file; a meta store has none",
-             full);
+  DUET_CHECK(!store_->is_meta() && !store_->is_random(),
+             "tensor '{}' has its shape from the file; a store without files has none", full);
   auto key = store_->file_key(full);
   DUET_CHECK(key && store_->contains(full), "missing tensor '{}' in {}", full,
              fmt::join(store_->files(), ", "));

@@ -18,6 +18,15 @@
 //   WeightStore store = WeightStore::meta();
 //   WanDiT dit = WanDiT::load(config, store);          // every tensor is an at::kMeta tensor
 //   for (const auto& [key, shape] : store.meta_shapes()) ...
+//
+// WeightStore::random() reads no file either: it answers every key with seeded random numbers
+// of the requested shape, so a real architecture at real size runs without weights (`duet
+// bench --arch`). Values: normal * 0.02 (a typical init scale, keeps activations finite through
+// many blocks), norm weights 1 and norm biases 0; each tensor's generator is seeded from the
+// store's seed and a hash of its key, so the same key gets the same values in any load order.
+//
+//   WeightStore store = WeightStore::random(2026, {.dtype = at::kBFloat16, .device = dev});
+//   WanDiT dit = WanDiT::load(config, store);          // real tensors, on `dev`
 #include <ATen/ATen.h>
 
 #include <functional>
@@ -53,6 +62,9 @@ class WeightStore {
   // shape. It holds no tensors, so contains() is false, get_optional() returns std::nullopt
   // and get_any_shape() throws; a loader's optional tensors are therefore not counted.
   static WeightStore meta(WeightOptions options = {}, KeyMap key_map = {});
+  // Like meta(), but every tensor is real: seeded random values (see the comment at the top)
+  // in options.dtype (fp32 by default) on options.device. contains() is false here too.
+  static WeightStore random(uint64_t seed, WeightOptions options = {}, KeyMap key_map = {});
 
   WeightScope scope(std::string prefix);
 
@@ -73,11 +85,12 @@ class WeightStore {
   void mark_used(const std::string& file_key) { used_.insert(file_key); }
   bool has_key_map() const { return static_cast<bool>(key_map_); }
 
-  bool is_meta() const { return meta_; }
-  // Meta stores: file key -> shape of every tensor handed out.
+  bool is_meta() const { return meta_ && !random_; }
+  bool is_random() const { return random_; }
+  // Meta and random stores: file key -> shape of every tensor handed out.
   const std::map<std::string, std::vector<int64_t>>& meta_shapes() const { return meta_shapes_; }
-  // Meta stores: a meta tensor of `shape` for `file_key`; asking again for the same key with
-  // another shape throws.
+  // Meta stores: a meta tensor of `shape` for `file_key` (random stores: a random one); asking
+  // again for the same key with another shape throws.
   at::Tensor meta_tensor(const std::string& file_key, const std::vector<int64_t>& shape);
 
  private:
@@ -90,7 +103,9 @@ class WeightStore {
   TensorMap tensors_;
   std::map<std::string, std::string> origin_;  // tensor -> file it came from
   std::set<std::string> used_;
-  bool meta_ = false;
+  bool meta_ = false;    // no files: tensors are made from the requested shapes
+  bool random_ = false;  // ... with random values (implies meta_)
+  uint64_t seed_ = 0;
   std::map<std::string, std::vector<int64_t>> meta_shapes_;
 };
 
