@@ -530,6 +530,7 @@ json run_json(const Bench& b, const StepRun& r) {
   const double flops = flops_per_step(b);
   const int64_t tokens = 2 * (b.g.video_tokens + b.g.audio_tokens);  // two forwards per step
   return {{"attention", std::string(nn::attention_backend_name(r.backend))},
+          {"dtype", std::string(c10::toString(b.dtype))},
           {"step_s", s},
           {"step_mean_s", mean},
           {"step_min_s", min},
@@ -564,12 +565,13 @@ void print_table(const json& j) {
       fmt::print("{:<14} {:>10.3f}\n", name, s.get<double>());
     fmt::print("\n");
   }
-  fmt::print("{:<10} {:>10} {:>10} {:>9} {:>11} {:>9} {:>12} {:>12}\n", "attention", "s/step",
-             "min s", "steps/s", "tokens/s", "TFLOP/s", "peak RSS", "peak device");
+  fmt::print("{:<10} {:<9} {:>10} {:>10} {:>9} {:>11} {:>9} {:>12} {:>12}\n", "attention",
+             "dtype", "s/step", "min s", "steps/s", "tokens/s", "TFLOP/s", "peak RSS", "peak device");
   for (const auto& r : j["runs"]) {
     const auto& dev = r["peak_device_mib"];
-    fmt::print("{:<10} {:>10.3f} {:>10.3f} {:>9.4f} {:>11.1f} {:>9.3f} {:>8.0f} MiB {:>12}\n",
-               r["attention"].get<std::string>(), r["step_mean_s"].get<double>(),
+    fmt::print("{:<10} {:<9} {:>10.3f} {:>10.3f} {:>9.4f} {:>11.1f} {:>9.3f} {:>8.0f} MiB {:>12}\n",
+               r["attention"].get<std::string>(), r["dtype"].get<std::string>(),
+               r["step_mean_s"].get<double>(),
                r["step_min_s"].get<double>(), r["steps_per_s"].get<double>(),
                r["tokens_per_s"].get<double>(), r["tflops"].get<double>(),
                r["steps_peak_rss_mib"].get<double>(),
@@ -592,19 +594,33 @@ int run_bench(const BenchArgs& a) {
   DUET_CHECK(a.model.empty() || a.layers == 0, "--layers applies to --arch (random weights)");
   if (a.threads > 0) at::set_num_threads(a.threads);
   const auto backends = parse_backends(a.attention);
-  Bench b;
-  const DevicePolicy policy = make_device_policy(a.device, a.dtype);
-  b.device = policy.device;
-  b.dtype = policy.compute_dtype;
-  ModelStages stages;
-  if (a.arch.empty()) {
-    build_from_model(a, b, stages);
-  } else {
-    build_from_arch(a, b);
+  // --dtype fp32,bf16: the model is rebuilt in each dtype and every backend runs in each.
+  std::vector<std::string> dtypes;
+  for (size_t start = 0; start <= a.dtype.size();) {
+    const size_t end = std::min(a.dtype.find(',', start), a.dtype.size());
+    dtypes.push_back(a.dtype.substr(start, end - start));
+    start = end + 1;
   }
+  Bench b;
   std::vector<StepRun> runs;
-  for (const auto backend : backends) runs.push_back(run_steps(a, b, backend));
-  if (!a.model.empty()) time_decoders(a, b, stages);
+  std::vector<json> run_jsons;
+  for (const auto& dtype : dtypes) {
+    const DevicePolicy policy = make_device_policy(a.device, dtype);
+    b = Bench{};
+    b.device = policy.device;
+    b.dtype = policy.compute_dtype;
+    ModelStages stages;
+    if (a.arch.empty()) {
+      build_from_model(a, b, stages);
+    } else {
+      build_from_arch(a, b);
+    }
+    for (const auto backend : backends) {
+      runs.push_back(run_steps(a, b, backend));
+      run_jsons.push_back(run_json(b, runs.back()));
+    }
+    if (!a.model.empty() && &dtype == &dtypes.back()) time_decoders(a, b, stages);
+  }
 
   json stage_json = json::object();
   for (const auto& [name, s] : b.stages) stage_json[name] = s;
@@ -615,7 +631,7 @@ int run_bench(const BenchArgs& a) {
       {"layers", b.layers},
       {"layers_total", b.layers_total},
       {"device", b.device.str()},
-      {"dtype", std::string(c10::toString(b.dtype))},
+      {"dtype", a.dtype},
       {"threads", at::get_num_threads()},
       {"width", b.g.width},
       {"height", b.g.height},
@@ -634,7 +650,7 @@ int run_bench(const BenchArgs& a) {
       {"stages", stage_json},
       {"peak_rss_mib", process_peak_mib(runs)},
       {"runs", json::array()}};
-  for (const auto& r : runs) j["runs"].push_back(run_json(b, r));
+  for (const auto& r : run_jsons) j["runs"].push_back(r);
   if (a.json) {
     std::cout << j.dump(2) << "\n";
   } else {
@@ -663,7 +679,8 @@ Command add_bench_command(CLI::App& app) {
                   "per 31 latent frames)");
   sub->add_option("--steps", a->steps, "Timed steps")->capture_default_str();
   sub->add_option("--warmup", a->warmup, "Untimed steps first")->capture_default_str();
-  sub->add_option("--dtype", a->dtype, "auto, fp32, bf16, fp16")->capture_default_str();
+  sub->add_option("--dtype", a->dtype, "auto, fp32, bf16, fp16; comma separated to compare")
+      ->capture_default_str();
   sub->add_option("--device", a->device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   sub->add_option("--attention", a->attention,
                   "Backends to compare, comma separated (auto, "

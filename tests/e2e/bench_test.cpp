@@ -58,7 +58,8 @@ TEST(Bench, RealWanArchOneLayer) {
   // Wan2.1 1.3B at 64x64, 5 frames: latents 2 x 8 x 8 -> 2 * 4 * 4 = 32 tokens.
   const auto r =
       run_duet({"bench", "--arch", "wan2.1-1.3b", "--layers", "1", "--size", "64x64", "--frames",
-                "5", "--steps", "1", "--device", "cpu", "--attention", "sdpa,reference", "--json"});
+                "5", "--steps", "1", "--device", "cpu", "--attention", "sdpa,reference", "--dtype",
+                "fp32,bf16", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json j = json::parse(r.out);
   EXPECT_EQ(j.at("family"), "wan");
@@ -67,9 +68,12 @@ TEST(Bench, RealWanArchOneLayer) {
   EXPECT_EQ(j.at("tokens").at("video"), 32);
   EXPECT_EQ(j.at("tokens").at("audio"), 0);
   EXPECT_TRUE(j.at("stages").empty());  // no folder: no text encoder or decoders
-  ASSERT_EQ(j.at("runs").size(), 2u);
+  // Every backend in every dtype: the model is rebuilt per dtype.
+  ASSERT_EQ(j.at("runs").size(), 4u);
   EXPECT_EQ(j.at("runs")[0].at("attention"), "sdpa");
   EXPECT_EQ(j.at("runs")[1].at("attention"), "reference");
+  EXPECT_EQ(j.at("runs")[0].at("dtype"), "Float");
+  EXPECT_EQ(j.at("runs")[3].at("dtype"), "BFloat16");
   for (const auto& run : j.at("runs")) expect_run_sane(run, 1);
 }
 
