@@ -78,6 +78,29 @@ TEST(OviGenerate, EmbeddedModelWritesVideoWithSynchronizedSound) {
   EXPECT_NE(tags.at("guidance").find("audio"), std::string::npos);
 }
 
+TEST(OviGenerate, FirstFrameConditionedClipTakesTheImagesAspect) {
+  TempDir tmp;
+  const std::string out = (tmp / "clip.mp4").string();
+  // 130x90 at duet-tiny's 128x128 area: Ovi's rule picks 160x96 (multiples of 32).
+  const auto r = run_duet({"generate", "A red ball bounces on a gray floor.", "--image",
+                           (test::data_dir() / "golden/ovi_joint/first_frame.png").string(), "-o",
+                           out, "--steps", "2", "--seed", "3", "--no-progress", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("width"), 160);
+  EXPECT_EQ(j.at("height"), 96);
+  EXPECT_TRUE(j.at("stages").contains("denoise"));
+  const auto info = media::probe::probe_file(out);
+  EXPECT_EQ(info.first(AVMEDIA_TYPE_VIDEO).width, 160);
+  EXPECT_EQ(info.count(AVMEDIA_TYPE_AUDIO), 1);
+  // --image decides the size.
+  const auto bad = run_duet({"generate", "x", "--image",
+                             (test::data_dir() / "golden/ovi_joint/first_frame.png").string(),
+                             "--size", "128x128", "-o", (tmp / "b.mp4").string(), "--no-progress"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("--image sets the size"), std::string::npos) << bad.err;
+}
+
 TEST(OviGenerate, SameSeedSameClipDefaultNameFromPrompt) {
   TempDir tmp;
   const std::vector<std::string> args{"generate", "a red ball bounces on a gray floor",
