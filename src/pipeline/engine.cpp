@@ -281,7 +281,11 @@ std::unique_ptr<media::VideoWriter> open_preview(const ClipPlan& plan) {
   w.width = static_cast<int>(plan.width);
   w.height = static_cast<int>(plan.height);
   w.fps = media::parse_rational(fmt::format("{}", plan.fps));
-  w.metadata = media::generation_metadata({.prompt = plan.prompt, .model = plan.model, .seed = plan.seed});
+  media::GenerationInfo info;
+  info.prompt = plan.prompt;
+  info.model = plan.model;
+  info.seed = plan.seed;
+  w.metadata = media::generation_metadata(info);
   auto writer = std::make_unique<media::VideoWriter>(w);
   writer->open();
   return writer;

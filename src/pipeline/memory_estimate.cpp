@@ -62,8 +62,6 @@ uint64_t vae_activations(const MemoryRequest& r) {
                                stride_ratio * static_cast<double>(pixels));
 }
 
-std::string dtype_flag(int bytes) { return bytes == 4 ? "fp32" : "bf16"; }
-
 }  // namespace
 
 MemoryEstimate estimate_memory(const MemoryRequest& r) {

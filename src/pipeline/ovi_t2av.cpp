@@ -332,7 +332,7 @@ std::array<at::Tensor, 2> OviPipeline::denoise(const OviSettings& s, const at::T
                       .context_audio = ctx.narrow(0, 0, 1),
                       .seq_len_video = s.seq_len_video,
                       .seq_len_audio = s.seq_len_audio};
-    auto [vc, ac] = model.forward(in, {.attention = options_.attention});
+    auto [vc, ac] = model.forward(in, {.skip_block = std::nullopt, .attention = options_.attention});
     at::Tensor vu, au;
     if (uncond) {
       in.context_video = ctx.narrow(0, 1, 1);

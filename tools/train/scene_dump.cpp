@@ -28,7 +28,10 @@ void write_clip(const scenes::Scene& s, const std::string& path, const std::stri
   o.fps = media::parse_rational(fmt::format("{}", s.spec.fps));
   o.crf = 12;  // near-lossless: the colours are what is learned and measured
   o.audio_sample_rate = s.spec.sample_rate;
-  o.metadata = media::generation_metadata({.prompt = caption, .model = "duet scenes"});
+  media::GenerationInfo info;
+  info.prompt = caption;
+  info.model = "duet scenes";
+  o.metadata = media::generation_metadata(info);
   media::VideoWriter w(o);
   w.open();
   for (int f = 0; f < s.spec.frames; ++f) w.write_frame(s.frame(f));
