@@ -45,6 +45,7 @@
 #include "cli/commands.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/process_memory.h"
 #include "io/model_dir.h"
 #include "io/weight_store.h"
 #include "models/flops.h"
@@ -71,24 +72,6 @@ constexpr int64_t kOviSlgLayer = 11;  // Ovi's default skip-layer block
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// A field of /proc/self/status ("VmHWM", "VmRSS") in MiB; -1 when absent.
-double proc_status_mib(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-  }
-  return -1;
-}
-
-// "5" resets VmHWM to the current RSS (Linux >= 4.0): the timed steps' own peak.
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  f.flush();
-  return static_cast<bool>(f);
 }
 
 void synchronize(const at::Device& device) {

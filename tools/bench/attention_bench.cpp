@@ -36,30 +36,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/process_memory.h"
 #include "nn/attention.h"
 
 namespace {
 
 using namespace duet;
 using Clock = std::chrono::steady_clock;
-
-// A field of /proc/self/status ("VmRSS", "VmHWM") in MiB, -1 when absent.
-double proc_status_mib(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-  }
-  return -1;
-}
-
-// "5" resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0).
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  f.flush();
-  return static_cast<bool>(f);
-}
 
 double process_cpu_seconds() {
   timespec t{};

@@ -35,6 +35,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/process_memory.h"
 #include "io/safetensors.h"
 #include "io/weight_store.h"
 #include "models/flops.h"
@@ -59,22 +60,6 @@ double process_cpu_s() {
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double proc_status_mib(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-  }
-  return -1;
-}
-
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  f.flush();
-  return static_cast<bool>(f);
 }
 
 struct Args {

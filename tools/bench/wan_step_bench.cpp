@@ -37,6 +37,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/process_memory.h"
 #include "io/json_util.h"
 #include "io/safetensors.h"
 #include "io/weight_store.h"
@@ -59,25 +60,6 @@ double ru_maxrss_mib() {
   struct rusage u {};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss / 1024.0;  // KiB on Linux
-}
-
-// A field of /proc/self/status ("VmRSS", "VmHWM") in MiB, -1 when absent.
-double proc_status_mib(const std::string& field) {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
-  }
-  return -1;
-}
-
-// "5" resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0), so the timed part's own
-// high-water mark can be read afterwards without the load's.
-bool reset_peak_rss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  f.flush();
-  return static_cast<bool>(f);
 }
 
 struct Args {
