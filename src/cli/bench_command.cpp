@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -42,12 +43,16 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "cli/commands.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "core/process_memory.h"
 #include "io/model_dir.h"
 #include "io/weight_store.h"
+#include "media/tensor_frames.h"
+#include "media/video_writer.h"
 #include "models/flops.h"
 #include "models/ovi/ovi_fusion.h"
 #include "models/wan/wan_dit.h"
@@ -280,8 +285,33 @@ void build_from_arch(const BenchArgs& a, Bench& b) {
 }
 
 // A sink that counts the decoded frames and drops them.
-wan::VideoChunkSink counting_sink(int64_t* frames) {
-  return [frames](const at::Tensor& chunk) { *frames += chunk.size(2); };
+// Keeps the decoded frames as RGB24 ([n, H, W, 3] per chunk, a quarter of the float size) so
+// the mux stage can be timed on them afterwards.
+wan::VideoChunkSink keeping_sink(std::vector<at::Tensor>* chunks) {
+  return [chunks](const at::Tensor& chunk) {
+    chunks->push_back(media::frames_to_rgb8(chunk[0], media::FrameLayout::kCFHW, 0, chunk.size(2)));
+  };
+}
+
+// Muxing: H.264 (+ AAC when there is sound) into an MP4 in the temporary folder, then removed.
+double time_mux(const std::vector<at::Tensor>& chunks, const at::Tensor& pcm, double fps) {
+  const auto path = std::filesystem::temp_directory_path() / fmt::format("duet-bench-{}.mp4", ::getpid());
+  media::VideoWriterOptions o;
+  o.path = path.string();
+  o.height = static_cast<int>(chunks.front().size(1));
+  o.width = static_cast<int>(chunks.front().size(2));
+  o.fps = media::parse_rational(fmt::format("{}", fps));
+  if (pcm.defined()) o.audio_sample_rate = 16000;
+  const auto start = Clock::now();
+  media::VideoWriter w(o);
+  w.open();
+  for (const auto& c : chunks) w.write_frames(c.data_ptr<uint8_t>(), c.size(0));
+  if (pcm.defined()) media::write_tensor_audio(w, pcm);
+  w.finish();
+  const double seconds = seconds_since(start);
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  return seconds;
 }
 
 // --model: the folder's pipeline for the once-timed stages, its denoiser for the steps.
@@ -381,27 +411,32 @@ void build_from_model(const BenchArgs& a, Bench& b, ModelStages& m) {
 void time_decoders(const BenchArgs& a, Bench& b, ModelStages& m) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(a.seed + 7);
   const Geometry& g = b.g;
-  int64_t frames = 0;
+  std::vector<at::Tensor> chunks;
+  at::Tensor pcm;
+  double fps = 24;
   if (m.ovi) {
     const at::Tensor audio = at::randn({g.audio_latents, g.audio_channels}, gen);
     auto start = Clock::now();
-    const at::Tensor pcm = m.ovi->decode_audio(audio);
+    pcm = m.ovi->decode_audio(audio);
     synchronize(b.device);
     b.stages.emplace_back("audio_decode", seconds_since(start));
     const at::Tensor video =
         at::randn({g.latent_channels, g.latent_frames, g.latent_height, g.latent_width}, gen);
     start = Clock::now();
-    m.ovi->decode_video(video, counting_sink(&frames));
+    m.ovi->decode_video(video, keeping_sink(&chunks));
     synchronize(b.device);
     b.stages.emplace_back("video_decode", seconds_since(start));
+    fps = m.ovi_settings.fps;
   } else if (m.wan) {
     const at::Tensor video =
         at::randn({1, g.latent_channels, g.latent_frames, g.latent_height, g.latent_width}, gen);
     const auto start = Clock::now();
-    m.wan->decode(video, counting_sink(&frames));
+    m.wan->decode(video, keeping_sink(&chunks));
     synchronize(b.device);
     b.stages.emplace_back("video_decode", seconds_since(start));
+    fps = m.wan->preset().fps;
   }
+  if (!chunks.empty()) b.stages.emplace_back("mux", time_mux(chunks, pcm, fps));
 }
 
 struct StepRun {

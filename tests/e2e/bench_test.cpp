@@ -42,7 +42,7 @@ TEST(Bench, TinyOviFolder) {
   EXPECT_EQ(j.at("tokens").at("audio"), 15);
   EXPECT_EQ(j.at("tokens").at("per_step"), 2 * (48 + 15));
   EXPECT_EQ(j.at("layers"), j.at("layers_total"));
-  for (const char* stage : {"text", "audio_decode", "video_decode"}) {
+  for (const char* stage : {"text", "audio_decode", "video_decode", "mux"}) {
     EXPECT_GT(j.at("stages").at(stage).get<double>(), 0) << stage;
   }
   EXPECT_GT(j.at("load_s").get<double>(), 0);
