@@ -59,6 +59,7 @@
 #include "models/wan/wan_keys.h"
 #include "nn/attention.h"
 #include "pipeline/ovi_t2av.h"
+#include "pipeline/pipeline_util.h"
 #include "pipeline/preset.h"
 #include "pipeline/wan_t2v.h"
 #include "sampling/guidance.h"
@@ -67,17 +68,13 @@
 namespace duet::cli {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = PipelineClock;
 // Keys in insertion order: the output reads in pipeline order.
 using json = nlohmann::ordered_json;
 
 constexpr int64_t kPromptTokens = 128;  // real tokens of the random text contexts
 constexpr double kOviVideoGuidance = 4, kOviAudioGuidance = 3, kWanGuidance = 5, kShift = 5;
 constexpr int64_t kOviSlgLayer = 11;  // Ovi's default skip-layer block
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 void synchronize(const at::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
@@ -330,12 +327,16 @@ void build_from_model(const BenchArgs& a, Bench& b, ModelStages& m) {
   nn::AttentionOptions attention;  // stages run with the default backend
   std::optional<std::array<int64_t, 2>> size;
   if (!a.size.empty()) size = parse_size(a.size);
-  if (dir.family == "ovi") {
-    OviOptions o;
+  // The options both pipelines share.
+  auto common = [&](auto& o) {
     o.device = b.device;
     o.dtype = b.dtype;
     o.text_device = b.device;
     o.attention = attention;
+  };
+  if (dir.family == "ovi") {
+    OviOptions o;
+    common(o);
     m.ovi = std::make_unique<OviPipeline>(dir, o, presets);
     OviRequest r;
     r.prompt = a.prompt;
@@ -374,10 +375,7 @@ void build_from_model(const BenchArgs& a, Bench& b, ModelStages& m) {
     b.slg_layer = slg > 0 && slg < b.layers ? std::optional<int64_t>(slg) : ovi_slg(b.layers);
   } else {
     WanT2VOptions o;
-    o.device = b.device;
-    o.dtype = b.dtype;
-    o.text_device = b.device;
-    o.attention = attention;
+    common(o);
     m.wan = std::make_unique<WanT2VPipeline>(dir, o, presets);
     WanT2VRequest r;
     r.prompt = a.prompt;
