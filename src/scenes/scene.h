@@ -91,4 +91,12 @@ Scene render_scene(const SceneSpec& spec);
 // bounce<ENDAUDCAP>"
 std::string caption_of(const SceneSpec& spec);
 
+// The train / evaluation split of captions: a caption is held out (never trained on, used by
+// tools/eval_tiny) when the FNV-1a hash of its text is 0 modulo 10. Splitting by caption rather
+// than by seed keeps every held-out description unseen in training.
+bool is_held_out(const std::string& caption);
+// The scene of the first seed at or after `seed` whose caption is (or is not) held out, and that
+// seed in *found.
+SceneSpec next_scene(uint64_t seed, const SceneOptions& options, bool held_out, uint64_t* found);
+
 }  // namespace duet::scenes
