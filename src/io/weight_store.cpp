@@ -30,6 +30,20 @@ WeightStore WeightStore::random(uint64_t seed, WeightOptions options, KeyMap key
   return store;
 }
 
+WeightStore WeightStore::from_tensors(std::map<std::string, at::Tensor> tensors,
+                                      std::string name) {
+  DUET_CHECK(!tensors.empty(), "weight store created from no tensors");
+  WeightStore store;
+  store.files_ = {std::move(name)};
+  store.opened_ = true;
+  for (const auto& [key, t] : tensors) {
+    DUET_CHECK(t.defined(), "tensor '{}' handed to the weight store is undefined", key);
+    store.origin_.emplace(key, store.files_.front());
+  }
+  store.held_ = std::move(tensors);
+  return store;
+}
+
 namespace {
 
 // FNV-1a: a stable per-key seed (std::hash may differ between standard libraries).
@@ -80,6 +94,12 @@ at::Tensor WeightStore::meta_tensor(const std::string& file_key,
       shape, at::TensorOptions().dtype(options_.dtype.value_or(at::kFloat)).device(at::kMeta));
 }
 
+const at::Tensor& WeightStore::held(const std::string& file_key) const {
+  auto it = held_.find(file_key);
+  DUET_CHECK(it != held_.end(), "tensor '{}' not found in {}", file_key, files_.front());
+  return it->second;
+}
+
 WeightScope WeightStore::scope(std::string prefix) { return WeightScope(*this, std::move(prefix)); }
 
 void WeightStore::ensure_open() {
@@ -105,7 +125,7 @@ std::optional<std::string> WeightStore::file_key(const std::string& original) co
 bool WeightStore::contains(const std::string& name) {
   ensure_open();
   auto key = file_key(name);
-  return key && tensors_.count(*key) > 0;
+  return key && (tensors_.count(*key) > 0 || held_.count(*key) > 0);
 }
 
 std::vector<std::string> WeightStore::names() {
@@ -113,6 +133,7 @@ std::vector<std::string> WeightStore::names() {
   std::vector<std::string> out;
   out.reserve(tensors_.size());
   for (const auto& [name, rec] : tensors_) out.push_back(name);
+  for (const auto& [name, t] : held_) out.push_back(name);
   return out;
 }
 
@@ -173,6 +194,14 @@ at::Tensor WeightScope::get(const std::string& name, const std::vector<int64_t>&
   DUET_CHECK(key && store_->contains(full), "missing tensor '{}'{} in {}", full,
              key && *key != full ? fmt::format(" (file key '{}')", *key) : std::string(),
              fmt::join(store_->files(), ", "));
+  if (store_->is_held()) {
+    const at::Tensor t = store_->held(*key);
+    DUET_CHECK(t.sizes().vec() == expected_shape, "tensor '{}' has shape {}, expected {}{}{}",
+               *key, shape_to_string(t.sizes().vec()), shape_to_string(expected_shape),
+               hint.empty() ? "" : " ", hint);
+    store_->mark_used(*key);
+    return t;
+  }
   const TensorRecord& rec = store_->record(*key);
   DUET_CHECK(rec.shape == expected_shape, "tensor '{}' has shape {}, expected {}{}{}", *key,
              shape_to_string(rec.shape), shape_to_string(expected_shape),
@@ -189,7 +218,7 @@ at::Tensor WeightScope::get_any_shape(const std::string& name) {
   DUET_CHECK(key && store_->contains(full), "missing tensor '{}' in {}", full,
              fmt::join(store_->files(), ", "));
   store_->mark_used(*key);
-  return store_->load(*key);
+  return store_->is_held() ? store_->held(*key) : store_->load(*key);
 }
 
 std::optional<at::Tensor> WeightScope::get_optional(const std::string& name,

@@ -65,6 +65,12 @@ class WeightStore {
   // Like meta(), but every tensor is real: seeded random values (see the comment at the top)
   // in options.dtype (fp32 by default) on options.device. contains() is false here too.
   static WeightStore random(uint64_t seed, WeightOptions options = {}, KeyMap key_map = {});
+  // A store over tensors already in memory (training: the optimiser's parameters). get()
+  // returns the held tensor itself, without conversion or copy, after the usual shape check, so
+  // a model built from it computes with those tensors and autograd reaches them; loaders that
+  // derive weights at load (weight norm, exp of log-scales) are simply rebuilt per step.
+  static WeightStore from_tensors(std::map<std::string, at::Tensor> tensors,
+                                  std::string name = "<tensors in memory>");
 
   WeightScope scope(std::string prefix);
 
@@ -86,6 +92,9 @@ class WeightStore {
   bool has_key_map() const { return static_cast<bool>(key_map_); }
 
   bool is_meta() const { return meta_ && !random_; }
+  bool is_held() const { return !held_.empty(); }
+  // from_tensors() stores: the tensor under `file_key` (duet::Error when absent).
+  const at::Tensor& held(const std::string& file_key) const;
   bool is_random() const { return random_; }
   // Meta and random stores: file key -> shape of every tensor handed out.
   const std::map<std::string, std::vector<int64_t>>& meta_shapes() const { return meta_shapes_; }
@@ -107,6 +116,7 @@ class WeightStore {
   bool random_ = false;  // ... with random values (implies meta_)
   uint64_t seed_ = 0;
   std::map<std::string, std::vector<int64_t>> meta_shapes_;
+  std::map<std::string, at::Tensor> held_;  // from_tensors(): returned as they are
 };
 
 class WeightScope {

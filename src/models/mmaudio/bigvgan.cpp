@@ -1,5 +1,7 @@
 #include "models/mmaudio/bigvgan.h"
 
+#include <ATen/core/grad_mode.h>
+
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -199,6 +201,14 @@ void AntiAliasedSnakeBeta::load(WeightScope scope, const std::string& name, int6
       at::reciprocal(at::exp(b.to(at::kFloat)) + 1e-9).view({1, channels, 1}).to(b.scalar_type());
 }
 
+namespace {
+
+// In-place arithmetic saves memory at inference; under autograd (duet-tiny's training) it would
+// overwrite tensors the backward pass needs, so those steps are then done out of place.
+bool recording(const at::Tensor& t) { return at::GradMode::is_enabled() && t.requires_grad(); }
+
+}  // namespace
+
 at::Tensor AntiAliasedSnakeBeta::forward(const at::Tensor& x) const {
   const int64_t channels = x.size(1);
   // UpSample1d: replicate pad, depthwise transposed conv (zero stuffing + low-pass), gain 2.
@@ -209,7 +219,11 @@ at::Tensor AntiAliasedSnakeBeta::forward(const at::Tensor& x) const {
           .narrow(2, kUpCropLeft, y.size(2) - kUpCropLeft - kUpCropRight);
   // SnakeBeta: x + 1 / beta * sin^2(alpha x)
   at::Tensor s = at::sin(y * alpha);
-  s.mul_(s).mul_(inv_beta).add_(y);
+  if (recording(s)) {
+    s = s * s * inv_beta + y;
+  } else {
+    s.mul_(s).mul_(inv_beta).add_(y);
+  }
   // DownSample1d: replicate pad, depthwise low-pass with stride 2.
   return at::conv1d(at::replication_pad1d(s, {kDownPadLeft, kDownPadRight}),
                     down_filter.expand({channels, 1, kTaps}), {}, kRatio, kNoPad, kOne, channels);
@@ -237,7 +251,7 @@ at::Tensor AmpBlock1::forward(const at::Tensor& x) const {
     t = convs1[i].forward(t);
     t = activations[2 * i + 1].forward(t);
     t = convs2[i].forward(t);
-    out = t.add_(out);
+    out = recording(t) ? t + out : t.add_(out);
   }
   return out;
 }
@@ -311,8 +325,11 @@ at::Tensor BigVgan::forward(const at::Tensor& mel) const {
     x = ups_[i].forward(x);
     // AMP blocks of kernels 3 / 7 / 11 run on the same input and are averaged.
     at::Tensor sum = resblocks_[i * kernels].forward(x);
-    for (size_t j = 1; j < kernels; ++j) sum.add_(resblocks_[i * kernels + j].forward(x));
-    x = sum.div_(static_cast<double>(kernels));
+    for (size_t j = 1; j < kernels; ++j) {
+      const at::Tensor r = resblocks_[i * kernels + j].forward(x);
+      sum = recording(sum) ? sum + r : sum.add_(r);
+    }
+    x = recording(sum) ? sum / static_cast<double>(kernels) : sum.div_(static_cast<double>(kernels));
   }
   // [B, C0 / 2^levels, hop T] -> [B, 1, hop T]
   x = conv_post_.forward(activation_post_.forward(x));
