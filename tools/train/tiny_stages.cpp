@@ -171,6 +171,11 @@ void run_stage(const TrainContext& ctx, const std::string& name, const json& st,
       since = 0;
     }
     if ((step + 1) % save_every == 0 && step + 1 < steps) save_stage(dir, params, opt, step + 1);
+    if (ctx.stop_after > 0 && step + 1 - start == ctx.stop_after && step + 1 < steps) {
+      save_stage(dir, params, opt, step + 1);
+      spdlog::info("{}: stopped after {} steps; run again to resume", name, ctx.stop_after);
+      throw StageStopped();
+    }
   }
   save_stage(dir, params, opt, steps);
   save_tensors(dir + "/weights.safetensors", params);
@@ -527,7 +532,9 @@ void train_fusion(const TrainContext& ctx) {
                                          .t_audio = sigma * 1000, .context_video = cv,
                                          .context_audio = ca, .seq_len_video = seq_video,
                                          .seq_len_audio = seq_audio},
-                                        {.attention = {.backend = nn::AttentionBackend::kSdpa}});
+                                        {.skip_block = std::nullopt,
+                                         .attention = {.backend = nn::AttentionBackend::kSdpa,
+                                                       .scale = std::nullopt}});
     const at::Tensor lv = (ov - (ev - x0v)).pow(2).mean();
     const at::Tensor la = (oa - (ea - x0a)).pow(2).mean();
     (lv + audio_w * la).backward();

@@ -15,7 +15,13 @@ struct TrainContext {
   std::string recipe_path;
   std::string work;  // working directory (states, logs, caches)
   int threads = 0;   // 0: libtorch's default
+  // Stop a stage after this many steps of this run (state saved; the next run resumes): for
+  // training in sittings and for testing resumption. 0: run to the end.
+  int64_t stop_after = 0;
 };
+
+// Thrown when --stop-after ends a stage early (its state is saved).
+struct StageStopped {};
 
 void train_tokenizer(const TrainContext& ctx);
 void train_video_vae(const TrainContext& ctx);

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"all", "tokenizer", "video_vae", "audio_vae", "vocoder", "fusion",
                              "package"}));
   app.add_option("--threads", ctx.threads, "intra-op threads (0: libtorch's default)");
+  app.add_option("--stop-after", ctx.stop_after,
+                 "stop a stage after N steps of this run, saving its state (rerun to resume)");
   CLI11_PARSE(app, argc, argv);
   try {
     std::ifstream in(ctx.recipe_path);
@@ -59,6 +61,8 @@ int main(int argc, char** argv) {
       DUET_CHECK(!out.empty(), "--out is needed to write the package");
       duet::train::write_package(ctx, out);
     }
+  } catch (const duet::train::StageStopped&) {
+    return 0;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return 1;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "models/ovi/ovi_tower.h"
+#include "nn/fused_norm.h"
 
 namespace duet::ovi {
 
@@ -43,10 +44,24 @@ at::Tensor heads(const at::Tensor& x, const wan::WanAttentionProjections& p) {
   return x.unflatten(-1, {p.num_heads, p.head_dim});
 }
 
-// Ovi's norm(x).bfloat16() * (1 + scale) + shift, in the compute dtype.
+// Ovi's norm(x).bfloat16() * (1 + scale) + shift, in the compute dtype (one fused pass).
 at::Tensor modulated(const nn::LayerNorm& norm, const at::Tensor& x, const at::Tensor& e,
                      int64_t shift, int64_t scale) {
-  return norm.forward(x) * (1 + e.select(2, scale)) + e.select(2, shift);
+  return nn::layer_norm_modulate(norm, x, e.select(2, shift), e.select(2, scale),
+                                 at::promote_types(x.scalar_type(), e.scalar_type()));
+}
+
+// Self-attention q and k: Ovi's RMSNorm (in the compute dtype) and the tower's RoPE, fused
+// into one pass when qk_norm is on. h: [B, L, D] -> [B, L, H, hd] each
+nn::QkPair rotated_qk(const wan::WanAttentionProjections& p, const at::Tensor& h,
+                      const OviStream& s) {
+  if (p.norm_q.weight.defined()) {
+    return nn::rms_norm_rope_qk(p.q.forward(h), p.k.forward(h), p.norm_q, p.norm_k,
+                                nn::RmsNormPrecision::kIoDtype, p.num_heads,
+                                s.tower->qk_rope(s.grids));
+  }
+  return {s.tower->rotate(heads(p.q.forward(h), p), s.grids),
+          s.tower->rotate(heads(p.k.forward(h), p), s.grids)};
 }
 
 }  // namespace
@@ -62,12 +77,10 @@ at::Tensor OviBlock::self_attention_step(const at::Tensor& x, const at::Tensor& 
   // x: [B, L, D], e: [B, 1 or L, 6, D] -> [B, L, D]
   const auto h = modulated(norm1, x, e, 0, 1);
   const auto& p = self_attn;
-  const auto q = heads(ovi_rms_norm(p.norm_q, p.q.forward(h)), p);  // [B, L, H, hd]
-  const auto k = heads(ovi_rms_norm(p.norm_k, p.k.forward(h)), p);
+  const auto qk = rotated_qk(p, h, s);  // [B, L, H, hd] each
   const auto v = heads(p.v.forward(h), p);
-  const auto out = nn::attention(s.tower->rotate(q, s.grids), s.tower->rotate(k, s.grids), v,
-                                 s.k_lens, attention);  // [B, L, H, hd]
-  return x + p.o.forward(out.flatten(2)) * e.select(2, 2);
+  const auto out = nn::attention(qk.q, qk.k, v, s.k_lens, attention);  // [B, L, H, hd]
+  return nn::gated_residual(x, p.o.forward(out.flatten(2)), e.select(2, 2));
 }
 
 at::Tensor OviBlock::cross_attention_ffn_step(const at::Tensor& x, const at::Tensor& e,
@@ -91,7 +104,7 @@ at::Tensor OviBlock::cross_attention_ffn_step(const at::Tensor& x, const at::Ten
   const auto h = x + c.o.forward(out.flatten(2));
 
   const auto y = ffn_2.forward(at::gelu(ffn_0.forward(modulated(norm2, h, e, 3, 4)), "tanh"));
-  return h + y * e.select(2, 5);
+  return nn::gated_residual(h, y, e.select(2, 5));
 }
 
 }  // namespace duet::ovi

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "models/wan/wan_dit.h"
+#include "nn/fused_norm.h"
 
 namespace duet::ovi {
 
@@ -107,6 +108,14 @@ at::Tensor OviTower::rotate(const at::Tensor& x, const std::vector<nn::VideoGrid
   std::vector<int64_t> lens;
   for (const auto& g : grids) lens.push_back(g[0]);
   return audio_rope_.apply(x, lens).to(x.scalar_type());
+}
+
+nn::QkRope OviTower::qk_rope(const std::vector<nn::VideoGrid>& grids) const {
+  // grids as rotate() takes them: video (F, H, W); audio (L, 1, 1)
+  if (!config_.is_audio()) return nn::QkRope::of_video(video_rope_, grids);
+  std::vector<int64_t> lens;
+  for (const auto& g : grids) lens.push_back(g[0]);
+  return nn::QkRope::of_sequence(audio_rope_, lens);
 }
 
 at::Tensor OviTower::apply_head(const at::Tensor& x, const at::Tensor& e) const {

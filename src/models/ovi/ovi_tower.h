@@ -23,6 +23,10 @@
 #include "nn/layers.h"
 #include "nn/rope.h"
 
+namespace duet::nn {
+struct QkRope;  // nn/fused_norm.h
+}  // namespace duet::nn
+
 namespace duet::ovi {
 
 class OviTower {
@@ -45,6 +49,8 @@ class OviTower {
   // Rotates the first f*h*w tokens of each sample by its grid (the rest pass through).
   // x: [B, L, H, hd] -> [B, L, H, hd] in x's dtype (Ovi's rope_apply returns bf16)
   at::Tensor rotate(const at::Tensor& x, const std::vector<nn::VideoGrid>& grids) const;
+  // The same rotation as the fused norm kernels take it (nn::rms_norm_rope_qk).
+  nn::QkRope qk_rope(const std::vector<nn::VideoGrid>& grids) const;
   // x: [B, L, D], e: [B, 1 or L, D] -> [B, L, prod(patch) * out_dim]
   at::Tensor apply_head(const at::Tensor& x, const at::Tensor& e) const;
   // x: [B, L, prod(patch) * out_dim] -> video [B, out_dim, F, H, W] / audio [B, out_dim, L]

@@ -1,6 +1,7 @@
 #include "models/wan/wan_block.h"
 
 #include "core/error.h"
+#include "nn/fused_norm.h"
 
 namespace duet::wan {
 
@@ -41,9 +42,19 @@ at::Tensor WanSelfAttention::forward(const at::Tensor& x, const std::optional<at
   // x: [B, L, D] -> [B, L, D]
   const auto dtype = x.scalar_type();
   // RoPE returns fp32 (the reference rotates in float64 and returns .float()); attention runs
-  // in the weights' dtype, as flash-attention does under Wan's autocast.
-  const auto q_rot = rope.apply(query(x), grids).to(dtype);
-  const auto k_rot = rope.apply(key(x), grids).to(dtype);
+  // in the weights' dtype, as flash-attention does under Wan's autocast. With qk_norm the norm,
+  // the rotation and the casts run as one fused pass over q and k (nn/fused_norm.h).
+  at::Tensor q_rot, k_rot;
+  if (norm_q.weight.defined()) {
+    auto qk = nn::rms_norm_rope_qk(q.forward(x), k.forward(x), norm_q, norm_k,
+                                   nn::RmsNormPrecision::kFloat32, num_heads,
+                                   nn::QkRope::of_video(rope, grids));
+    q_rot = std::move(qk.q);
+    k_rot = std::move(qk.k);
+  } else {
+    q_rot = rope.apply(query(x), grids).to(dtype);
+    k_rot = rope.apply(key(x), grids).to(dtype);
+  }
   const auto out = nn::attention(q_rot, k_rot, value(x), k_lens, attention);  // [B, L, H, hd]
   return o.forward(out.flatten(2));
 }
@@ -68,17 +79,6 @@ void WanAttentionBlock::load(WeightScope scope, const WanBlockConfig& config) {
   ffn_2.load(scope, "ffn.2", config.ffn_dim, d);
 }
 
-namespace {
-
-// norm(x) * (1 + scale) + shift in fp32, then cast to the weights' dtype for the next linear
-// (autocast casts a linear's input the same way).
-at::Tensor modulate(const nn::LayerNorm& norm, const at::Tensor& x, const at::Tensor& shift,
-                    const at::Tensor& scale, at::ScalarType dtype) {
-  return (norm.forward(x) * (1 + scale) + shift).to(dtype);
-}
-
-}  // namespace
-
 at::Tensor WanAttentionBlock::forward(const at::Tensor& x, const at::Tensor& e0,
                                       const std::optional<at::Tensor>& k_lens,
                                       const std::vector<nn::VideoGrid>& grids,
@@ -89,15 +89,19 @@ at::Tensor WanAttentionBlock::forward(const at::Tensor& x, const at::Tensor& e0,
   const auto e = modulation.to(at::kFloat) + e0;                 // [B, 1 or L, 6, D]
   const auto chunk = [&](int64_t i) { return e.select(2, i); };  // [B, 1 or L, D]
 
-  auto y = self_attn.forward(modulate(norm1, x, chunk(0), chunk(1), dtype), k_lens, grids, rope,
-                             attention);
-  auto h = x + y.to(at::kFloat) * chunk(2);
+  // norm(x) * (1 + scale) + shift in fp32, then cast to the weights' dtype for the next linear
+  // (autocast casts a linear's input the same way); the residual adds x + y·gate in fp32. Both
+  // fused passes (nn/fused_norm.h) with the unfused ops' math.
+  auto y = self_attn.forward(nn::layer_norm_modulate(norm1, x, chunk(0), chunk(1), dtype), k_lens,
+                             grids, rope, attention);
+  auto h = nn::gated_residual(x, y, chunk(2));
 
   const auto cross_in = cross_attn_norm ? norm3.forward(h) : h;
   h = h + cross_attn.forward(cross_in.to(dtype), context, attention).to(at::kFloat);
 
-  y = ffn_2.forward(at::gelu(ffn_0.forward(modulate(norm2, h, chunk(3), chunk(4), dtype)), "tanh"));
-  return h + y.to(at::kFloat) * chunk(5);
+  const auto ffn_in = nn::layer_norm_modulate(norm2, h, chunk(3), chunk(4), dtype);
+  y = ffn_2.forward(at::gelu(ffn_0.forward(ffn_in), "tanh"));
+  return nn::gated_residual(h, y, chunk(5));
 }
 
 }  // namespace duet::wan

@@ -1,0 +1,369 @@
+// duet_eval_tiny: scores duet-tiny on held-out scene captions (src/scenes, is_held_out). Each
+// clip is generated from a caption the model never trained on, decoded back from its MP4 and
+// analysed (clip_analysis.h) against the scene's ground truth:
+//   colour  the main object's colour is the caption's (target >= 90% of clips)
+//   motion  falls / rolls left / rolls right / still as captioned (target >= 80%)
+//   sync    audio onsets within +-1 frame of the visual impacts in the generated picture
+//           (target >= 80% of impacts)
+//   quiet   still scenes' sound: RMS in dBFS and the fraction below --quiet-dbfs
+// --oracle analyses the scene generator's own renders instead: the analyser's baseline.
+//
+//   duet_eval_tiny [--model DIR] [--count 40] [--first-seed 1000000] [--steps N]
+//                  [--out DIR] [--json FILE] [--oracle]
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "clip_analysis.h"
+#include "core/error.h"
+#include "duet/duet.h"
+#include "media/image_reader.h"
+#include "media/video_reader.h"
+#include "media/video_writer.h"
+#include "scenes/scene.h"
+
+namespace {
+
+using namespace duet;
+namespace fs = std::filesystem;
+
+constexpr double kColorTarget = 0.90, kMotionTarget = 0.80, kSyncTarget = 0.80;
+
+struct Options {
+  std::string model;
+  int count = 40;
+  uint64_t first_seed = 1000000;
+  std::optional<int64_t> steps, slg_layer;
+  std::optional<double> guidance, audio_guidance;
+  std::string out, json, device = "auto";
+  int strips = 0;  // PNG strips (every 12th frame) of the first N clips, beside them
+  bool oracle = false;
+  bool keep_oracle_files = false;  // --oracle with --out: through the MP4 round trip
+  double quiet_dbfs = -40.0;
+};
+
+// The evaluation's scene format: duet-tiny's trained size and length.
+scenes::SceneOptions scene_options() {
+  return {.width = 128, .height = 128, .frames = 121, .fps = 24.0};
+}
+
+// Held-out scenes with the motions in turn (falls, left, right, still), so every motion, still
+// scenes included, is a quarter of the clips whatever --count is.
+std::vector<std::pair<uint64_t, scenes::SceneSpec>> pick_scenes(const Options& o) {
+  std::vector<std::pair<uint64_t, scenes::SceneSpec>> out;
+  uint64_t seed = o.first_seed;
+  for (int i = 0; i < o.count; ++i) {
+    const auto want = static_cast<scenes::Motion>(i % 4);
+    for (;; ++seed) {
+      uint64_t found = 0;
+      scenes::SceneSpec spec = scenes::next_scene(seed, scene_options(), true, &found);
+      seed = found;
+      if (spec.objects.front().motion == want) {
+        out.emplace_back(found, std::move(spec));
+        ++seed;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+// A clip as the analyser takes it: frames concatenated, mono audio.
+struct Decoded {
+  std::vector<uint8_t> frames;
+  std::vector<float> audio;
+  int width = 0, height = 0, sample_rate = 16000;
+  double fps = 24.0;
+};
+
+Decoded decode(const std::string& path) {
+  media::VideoReaderOptions ro;
+  ro.audio_sample_rate = 16000;
+  ro.audio_channels = 1;
+  media::VideoClip clip = media::read_video(path, ro);
+  DUET_CHECK(!clip.frames.empty(), "'{}' has no video frames", path);
+  Decoded d;
+  d.width = clip.info.width;
+  d.height = clip.info.height;
+  d.fps = clip.info.fps.value();
+  d.sample_rate = clip.info.has_audio ? clip.info.sample_rate : 16000;
+  for (const auto& f : clip.frames)
+    d.frames.insert(d.frames.end(), f.pixels.begin(), f.pixels.end());
+  d.audio = std::move(clip.audio);
+  return d;
+}
+
+// The oracle through the same MP4 round trip as generated clips, so codec losses are in the
+// baseline too (only when --out keeps the files).
+void write_scene(const scenes::Scene& s, const std::string& path, const std::string& caption) {
+  media::VideoWriterOptions o;
+  o.path = path;
+  o.width = s.spec.width;
+  o.height = s.spec.height;
+  o.fps = media::parse_rational(fmt::format("{}", s.spec.fps));
+  o.audio_sample_rate = s.spec.sample_rate;
+  media::GenerationInfo info;
+  info.prompt = caption;
+  info.model = "duet scenes";
+  o.metadata = media::generation_metadata(info);
+  media::VideoWriter w(o);
+  w.open();
+  for (int f = 0; f < s.spec.frames; ++f) w.write_frame(s.frame(f));
+  w.write_audio(s.audio.data(), static_cast<int64_t>(s.audio.size()));
+  w.finish();
+}
+
+Decoded from_scene(const scenes::Scene& s) {
+  return {s.frames, s.audio, s.spec.width, s.spec.height, s.spec.sample_rate, s.spec.fps};
+}
+
+struct ClipResult {
+  uint64_t seed = 0;
+  std::string caption, want_color, want_motion, got_motion;
+  eval::ClipAnalysis analysis;
+  bool color_ok = false, motion_ok = false, still = false;
+  size_t true_impacts = 0;
+};
+
+ClipResult score(uint64_t seed, const scenes::SceneSpec& spec, const Decoded& d,
+                 size_t true_impacts) {
+  ClipResult r;
+  r.seed = seed;
+  r.caption = scenes::caption_of(spec);
+  const scenes::ObjectSpec& obj = spec.objects.front();
+  r.want_color = obj.color.name;
+  r.want_motion = scenes::motion_name(obj.motion);
+  r.still = obj.motion == scenes::Motion::kStill;
+  r.true_impacts = true_impacts;
+  r.analysis = eval::analyse_clip({d.frames, d.width, d.height, d.fps, d.audio, d.sample_rate});
+  r.got_motion = r.analysis.motion ? scenes::motion_name(*r.analysis.motion) : "none";
+  r.color_ok = r.analysis.color == r.want_color;
+  r.motion_ok = r.analysis.motion == obj.motion;
+  return r;
+}
+
+void print_clip(const ClipResult& r) {
+  const eval::ClipAnalysis& a = r.analysis;
+  std::printf("%-8llu %-7s %-11s colour %-6s %s  motion %-11s %s  sync %d/%d  rms %6.1f dBFS\n",
+              static_cast<unsigned long long>(r.seed), r.want_color.c_str(), r.want_motion.c_str(),
+              a.color.empty() ? "none" : a.color.c_str(), r.color_ok ? "ok " : "BAD",
+              r.got_motion.c_str(), r.motion_ok ? "ok " : "BAD", a.sync.matched, a.sync.impacts,
+              a.audio_rms_dbfs);
+  std::fflush(stdout);
+}
+
+nlohmann::json clip_json(const ClipResult& r) {
+  const eval::ClipAnalysis& a = r.analysis;
+  return {{"seed", r.seed},
+          {"caption", r.caption},
+          {"color",
+           {{"want", r.want_color},
+            {"got", a.color},
+            {"rgb", {a.rgb[0], a.rgb[1], a.rgb[2]}},
+            {"delta_e", a.color_distance},
+            {"ok", r.color_ok}}},
+          {"motion", {{"want", r.want_motion}, {"got", r.got_motion}, {"ok", r.motion_ok}}},
+          {"frames_with_object", a.frames_found},
+          {"visual_impacts", a.visual_impacts},
+          {"audio_onsets", a.audio_onsets},
+          {"true_impacts", r.true_impacts},
+          {"sync",
+           {{"impacts", a.sync.impacts},
+            {"matched", a.sync.matched},
+            {"chance_fraction", a.sync_control.fraction}}},
+          {"audio_rms_dbfs", a.audio_rms_dbfs}};
+}
+
+struct Summary {
+  int clips = 0, color_ok = 0, motion_ok = 0, impacts = 0, matched = 0, stills = 0, quiet = 0;
+  int control_impacts = 0, control_matched = 0;  // onsets shifted +-5 frames: chance level
+  std::vector<double> still_dbfs;
+};
+
+Summary summarise(const std::vector<ClipResult>& results, double quiet_dbfs) {
+  Summary s;
+  for (const auto& r : results) {
+    ++s.clips;
+    s.color_ok += r.color_ok;
+    s.motion_ok += r.motion_ok;
+    s.impacts += r.analysis.sync.impacts;
+    s.matched += r.analysis.sync.matched;
+    s.control_impacts += r.analysis.sync_control.impacts;
+    s.control_matched += r.analysis.sync_control.matched;
+    if (!r.still) continue;
+    ++s.stills;
+    s.still_dbfs.push_back(r.analysis.audio_rms_dbfs);
+    s.quiet += r.analysis.audio_rms_dbfs < quiet_dbfs;
+  }
+  std::sort(s.still_dbfs.begin(), s.still_dbfs.end());
+  return s;
+}
+
+double ratio(int a, int b) { return b == 0 ? 0.0 : static_cast<double>(a) / b; }
+
+void print_summary(const Summary& s, const Options& o, const std::string& model) {
+  auto verdict = [](double v, double target) { return v >= target ? "pass" : "FAIL"; };
+  const double color = ratio(s.color_ok, s.clips), motion = ratio(s.motion_ok, s.clips);
+  const double sync = ratio(s.matched, s.impacts);
+  std::printf("\n%s: %d held-out clips (128x128, 121 frames, 24 fps)\n", model.c_str(), s.clips);
+  std::printf("  colour  %3d/%-3d = %5.1f%%  (target >= %.0f%%)  %s\n", s.color_ok, s.clips,
+              100 * color, 100 * kColorTarget, verdict(color, kColorTarget));
+  std::printf("  motion  %3d/%-3d = %5.1f%%  (target >= %.0f%%)  %s\n", s.motion_ok, s.clips,
+              100 * motion, 100 * kMotionTarget, verdict(motion, kMotionTarget));
+  std::printf(
+      "  sync    %3d/%-3d = %5.1f%% of visual impacts with an audio onset within +-1 frame"
+      " (+0.5 frame for quantisation)  (target >= %.0f%%)  %s\n",
+      s.matched, s.impacts, 100 * sync, 100 * kSyncTarget,
+      s.impacts == 0 ? "no impacts" : verdict(sync, kSyncTarget));
+  std::printf("          %5.1f%% by chance (the same onsets shifted 5 frames earlier or later)\n",
+              100 * ratio(s.control_matched, s.control_impacts));
+  if (s.stills == 0) {
+    std::printf("  quiet   no still clips (--count 4 or more includes them)\n");
+    return;
+  }
+  std::printf(
+      "  quiet   %3d/%-3d still clips below %.0f dBFS RMS (median %.1f, loudest %.1f dBFS)\n",
+      s.quiet, s.stills, o.quiet_dbfs, s.still_dbfs[s.still_dbfs.size() / 2], s.still_dbfs.back());
+}
+
+nlohmann::json summary_json(const Summary& s, const Options& o) {
+  return {
+      {"clips", s.clips},
+      {"color",
+       {{"ok", s.color_ok}, {"fraction", ratio(s.color_ok, s.clips)}, {"target", kColorTarget}}},
+      {"motion",
+       {{"ok", s.motion_ok}, {"fraction", ratio(s.motion_ok, s.clips)}, {"target", kMotionTarget}}},
+      {"sync",
+       {{"impacts", s.impacts},
+        {"matched", s.matched},
+        {"fraction", ratio(s.matched, s.impacts)},
+        {"target", kSyncTarget},
+        {"tolerance_frames", 1.5},
+        {"chance_fraction", ratio(s.control_matched, s.control_impacts)}}},
+      {"still",
+       {{"clips", s.stills},
+        {"quiet", s.quiet},
+        {"threshold_dbfs", o.quiet_dbfs},
+        {"rms_dbfs", s.still_dbfs}}}};
+}
+
+std::unique_ptr<Engine> make_engine(const Options& o) {
+  EngineOptions eo;
+  eo.model = o.model;  // empty: the embedded duet-tiny
+  eo.device = o.device;
+  eo.keep_models_loaded = true;  // one model, many clips
+  return std::make_unique<Engine>(eo);
+}
+
+Decoded generate(Engine& engine, const Options& o, uint64_t seed, const std::string& caption) {
+  GenerateRequest req;
+  req.prompt = caption;
+  req.seed = seed;
+  req.width = 128;
+  req.height = 128;
+  req.frames = 121;
+  req.fps = 24.0;
+  req.steps = o.steps;
+  req.guidance = o.guidance;
+  req.audio_guidance = o.audio_guidance;
+  req.slg_layer = o.slg_layer;
+  req.output = (fs::path(o.out) / fmt::format("{}.mp4", seed)).string();
+  return decode(engine.generate(req).path);
+}
+
+// Every 12th frame side by side: what a clip shows at a glance (README, reports).
+void write_strip(const Decoded& d, const std::string& path) {
+  const int step = 12, n = static_cast<int>(d.frames.size() / (3u * d.width * d.height) + step - 1) / step;
+  media::RgbImage strip;
+  strip.width = d.width * n;
+  strip.height = d.height;
+  strip.pixels.assign(static_cast<size_t>(strip.width) * d.height * 3, 0);
+  const size_t row = static_cast<size_t>(d.width) * 3, frame = row * d.height;
+  for (int k = 0; k < n; ++k) {
+    for (int y = 0; y < d.height; ++y) {
+      const auto* src = d.frames.data() + static_cast<size_t>(k) * step * frame + y * row;
+      std::copy(src, src + row, strip.pixels.begin() + y * strip.width * 3 + k * row);
+    }
+  }
+  media::write_png(path, strip);
+}
+
+int run(const Options& o) {
+  DUET_CHECK(o.count > 0, "--count must be positive");
+  if (!o.oracle || o.keep_oracle_files) fs::create_directories(o.out);
+  std::unique_ptr<Engine> engine = o.oracle ? nullptr : make_engine(o);
+  const std::string model =
+      o.oracle ? "oracle (the scene generator's own renders)" : engine->model_variant();
+  std::vector<ClipResult> results;
+  for (const auto& [seed, spec] : pick_scenes(o)) {
+    const std::string caption = scenes::caption_of(spec);
+    const scenes::Scene truth = scenes::render_scene(spec);
+    Decoded d;
+    if (o.oracle && o.keep_oracle_files) {
+      const std::string path = (fs::path(o.out) / fmt::format("{}.mp4", seed)).string();
+      write_scene(truth, path, caption);
+      d = decode(path);
+    } else {
+      d = o.oracle ? from_scene(truth) : generate(*engine, o, seed, caption);
+    }
+    if (static_cast<int>(results.size()) < o.strips) {
+      write_strip(d, (fs::path(o.out) / fmt::format("{}.png", seed)).string());
+    }
+    results.push_back(score(seed, spec, d, truth.impacts.size()));
+    print_clip(results.back());
+  }
+  const Summary s = summarise(results, o.quiet_dbfs);
+  print_summary(s, o, model);
+  if (!o.json.empty()) {
+    nlohmann::json clips = nlohmann::json::array();
+    for (const auto& r : results) clips.push_back(clip_json(r));
+    nlohmann::json report = {{"model", model},
+                             {"first_seed", o.first_seed},
+                             {"summary", summary_json(s, o)},
+                             {"clips", clips}};
+    std::ofstream f(o.json);
+    f << report.dump(2) << "\n";
+    DUET_CHECK(f.good(), "cannot write '{}'", o.json);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app(
+      "Scores duet-tiny on held-out scene captions: colour, motion, audio-visual sync, quiet "
+      "stills");
+  Options o;
+  o.out = (fs::temp_directory_path() / "duet_eval_tiny").string();
+  app.add_option("--model", o.model, "Model folder (default: the embedded duet-tiny)");
+  app.add_option("--count", o.count, "Number of held-out scenes")->capture_default_str();
+  app.add_option("--first-seed", o.first_seed, "Scene seed to search from")->capture_default_str();
+  app.add_option("--steps", o.steps, "Denoising steps (default: the model's)");
+  app.add_option("--guidance", o.guidance, "Video guidance scale (default: the model's)");
+  app.add_option("--audio-guidance", o.audio_guidance, "Audio guidance scale (default: the model's)");
+  app.add_option("--slg-layer", o.slg_layer, "Skip-layer guidance block (default: the model's)");
+  app.add_option("--strips", o.strips, "Write OUT/<seed>.png strips (every 12th frame) of the first N clips");
+  app.add_option("--device", o.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
+  app.add_option("--out", o.out, "Folder the clips are kept in")->capture_default_str();
+  app.add_option("--json", o.json, "Also write the report as JSON to this file");
+  app.add_option("--quiet-dbfs", o.quiet_dbfs, "Still scenes count as quiet below this RMS")
+      ->capture_default_str();
+  app.add_flag("--oracle", o.oracle,
+               "Analyse the scene generator's own renders instead of generating (the analyser's "
+               "baseline); with --out, through the same MP4 round trip as generated clips");
+  CLI11_PARSE(app, argc, argv);
+  o.keep_oracle_files = o.oracle && app.count("--out") > 0;
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "duet_eval_tiny: error: %s\n", e.what());
+    return 1;
+  }
+}
