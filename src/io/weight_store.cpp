@@ -6,6 +6,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace duet {
 
@@ -46,18 +47,6 @@ WeightStore WeightStore::from_tensors(std::map<std::string, at::Tensor> tensors,
 
 namespace {
 
-// FNV-1a: a stable per-key seed (std::hash may differ between standard libraries).
-uint64_t hash_key(const std::string& key) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // Norm weights (norm_q, norm3, pre_attn_norm_fusion, ...) are 1 and their biases 0, as a fresh
 // model's: random scales there would shrink or blow up every activation.
 at::Tensor random_tensor(const std::string& key, const std::vector<int64_t>& shape,
@@ -66,12 +55,12 @@ at::Tensor random_tensor(const std::string& key, const std::vector<int64_t>& sha
   const size_t last = key.rfind('.');
   const std::string module = last == std::string::npos ? key : key.substr(0, last);
   if (module.find("norm") != std::string::npos) {
-    if (ends_with(key, ".weight")) return at::ones(shape, options.device(device));
-    if (ends_with(key, ".bias")) return at::zeros(shape, options.device(device));
+    if (key.ends_with(".weight")) return at::ones(shape, options.device(device));
+    if (key.ends_with(".bias")) return at::zeros(shape, options.device(device));
   }
   // Drawn on the CPU (one generator per key: same values on every device), in the target dtype
   // so a bf16 model never holds an fp32 copy.
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ hash_key(key));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ fnv1a64(key));
   at::Tensor t = at::randn(shape, gen, options);
   t.mul_(0.02);
   return device.is_cpu() ? t : t.to(device);

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace duet::scenes {
 namespace {
@@ -324,11 +325,7 @@ std::string caption_of(const SceneSpec& spec) {
   return fmt::format("{} on a {} floor. <AUDCAP>{}<ENDAUDCAP>", video, spec.floor.name, audio);
 }
 
-bool is_held_out(const std::string& caption) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char ch : caption) h = (h ^ ch) * 1099511628211ULL;
-  return h % 10 == 0;
-}
+bool is_held_out(const std::string& caption) { return fnv1a64(caption) % 10 == 0; }
 
 SceneSpec next_scene(uint64_t seed, const SceneOptions& options, bool held_out, uint64_t* found) {
   for (;; ++seed) {

@@ -9,6 +9,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "io/safetensors.h"
 #include "io/weight_store.h"
 
@@ -21,23 +22,14 @@ uint64_t mix(uint64_t h, uint64_t v) {
   return h * 0xff51afd7ed558ccdULL;
 }
 
-uint64_t hash_key(const std::string& key) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
+bool ends_with(const std::string& s, const std::string& suffix) { return s.ends_with(suffix); }
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
 at::Tensor randn(const std::vector<int64_t>& shape, const std::string& key, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(seed, hash_key(key)));
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(mix(seed, fnv1a64(key)));
   return at::randn(shape, gen, at::kFloat);
 }
 
