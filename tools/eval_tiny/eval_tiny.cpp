@@ -24,8 +24,8 @@
 #include "core/error.h"
 #include "duet/duet.h"
 #include "media/image_reader.h"
+#include "media/scene_clip.h"
 #include "media/video_reader.h"
-#include "media/video_writer.h"
 #include "scenes/scene.h"
 
 namespace {
@@ -97,26 +97,6 @@ Decoded decode(const std::string& path) {
     d.frames.insert(d.frames.end(), f.pixels.begin(), f.pixels.end());
   d.audio = std::move(clip.audio);
   return d;
-}
-
-// The oracle through the same MP4 round trip as generated clips, so codec losses are in the
-// baseline too (only when --out keeps the files).
-void write_scene(const scenes::Scene& s, const std::string& path, const std::string& caption) {
-  media::VideoWriterOptions o;
-  o.path = path;
-  o.width = s.spec.width;
-  o.height = s.spec.height;
-  o.fps = media::parse_rational(fmt::format("{}", s.spec.fps));
-  o.audio_sample_rate = s.spec.sample_rate;
-  media::GenerationInfo info;
-  info.prompt = caption;
-  info.model = "duet scenes";
-  o.metadata = media::generation_metadata(info);
-  media::VideoWriter w(o);
-  w.open();
-  for (int f = 0; f < s.spec.frames; ++f) w.write_frame(s.frame(f));
-  w.write_audio(s.audio.data(), static_cast<int64_t>(s.audio.size()));
-  w.finish();
 }
 
 Decoded from_scene(const scenes::Scene& s) {
@@ -307,7 +287,9 @@ int run(const Options& o) {
     Decoded d;
     if (o.oracle && o.keep_oracle_files) {
       const std::string path = (fs::path(o.out) / fmt::format("{}.mp4", seed)).string();
-      write_scene(truth, path, caption);
+      // The oracle through the same MP4 round trip as generated clips, so codec losses are in
+      // the baseline too.
+      media::write_scene_clip(truth, path, caption);
       d = decode(path);
     } else {
       d = o.oracle ? from_scene(truth) : generate(*engine, o, seed, caption);

@@ -13,31 +13,12 @@
 
 #include "core/error.h"
 #include "media/image_reader.h"
-#include "media/video_writer.h"
+#include "media/scene_clip.h"
 #include "scenes/scene.h"
 
 namespace {
 
 using namespace duet;
-
-void write_clip(const scenes::Scene& s, const std::string& path, const std::string& caption) {
-  media::VideoWriterOptions o;
-  o.path = path;
-  o.width = s.spec.width;
-  o.height = s.spec.height;
-  o.fps = media::parse_rational(fmt::format("{}", s.spec.fps));
-  o.crf = 12;  // near-lossless: the colours are what is learned and measured
-  o.audio_sample_rate = s.spec.sample_rate;
-  media::GenerationInfo info;
-  info.prompt = caption;
-  info.model = "duet scenes";
-  o.metadata = media::generation_metadata(info);
-  media::VideoWriter w(o);
-  w.open();
-  for (int f = 0; f < s.spec.frames; ++f) w.write_frame(s.frame(f));
-  w.write_audio(s.audio.data(), static_cast<int64_t>(s.audio.size()));
-  w.finish();
-}
 
 // Every `step`-th frame side by side, for a quick look at a scene.
 void write_strip(const scenes::Scene& s, const std::string& path, int step) {
@@ -95,7 +76,8 @@ int main(int argc, char** argv) {
       const scenes::Scene s = scenes::render_scene(spec);
       const std::string caption = scenes::caption_of(spec);
       const std::string file = fmt::format("scene-{:05}.mp4", seed);
-      write_clip(s, (std::filesystem::path(out) / file).string(), caption);
+      // near-lossless (crf 12): the colours are what is learned and measured
+      media::write_scene_clip(s, (std::filesystem::path(out) / file).string(), caption, 12);
       if (want_strip) {
         write_strip(s, (std::filesystem::path(out) / fmt::format("scene-{:05}.png", seed)).string(), 12);
       }

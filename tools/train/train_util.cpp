@@ -22,8 +22,6 @@ uint64_t mix(uint64_t h, uint64_t v) {
   return h * 0xff51afd7ed558ccdULL;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) { return s.ends_with(suffix); }
-
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
@@ -48,26 +46,26 @@ std::string module_of(const std::string& key) {
 // Rules every family shares: unit norm scales, zero biases, LeCun-normal weights.
 at::Tensor generic_init(const std::string& key, const std::vector<int64_t>& shape, uint64_t seed) {
   const std::string module = module_of(key);
-  if (ends_with(key, ".gamma") || (contains(module, "norm") && ends_with(key, ".weight"))) {
+  if (key.ends_with(".gamma") || (contains(module, "norm") && key.ends_with(".weight"))) {
     return at::ones(shape, at::kFloat);
   }
-  if (ends_with(key, ".bias") || shape.size() < 2) return at::zeros(shape, at::kFloat);
+  if (key.ends_with(".bias") || shape.size() < 2) return at::zeros(shape, at::kFloat);
   return randn(shape, key, seed) / std::sqrt(static_cast<double>(fan_in(shape)));
 }
 
 at::Tensor wan_dit_init(const std::string& key, const std::vector<int64_t>& shape, uint64_t seed) {
   // WanModel.init_weights: modulation randn / sqrt(dim), the output head zero so a fresh model
   // predicts zero velocity.
-  if (ends_with(key, "modulation")) {
+  if (key.ends_with("modulation")) {
     return randn(shape, key, seed) / std::sqrt(static_cast<double>(shape.back()));
   }
-  if (ends_with(key, "head.head.weight")) return at::zeros(shape, at::kFloat);
+  if (key.ends_with("head.head.weight")) return at::zeros(shape, at::kFloat);
   return generic_init(key, shape, seed);
 }
 
 at::Tensor mmaudio_init(const std::string& key, const std::vector<int64_t>& shape, uint64_t seed) {
   // MPConv1D: raw weights randn (the forward normalises them); gains start at 0 (gain 1).
-  if (key == "data_mean" || ends_with(key, "learnable_gain")) return at::zeros(shape, at::kFloat);
+  if (key == "data_mean" || key.ends_with("learnable_gain")) return at::zeros(shape, at::kFloat);
   if (key == "data_std") return at::ones(shape, at::kFloat);
   return randn(shape, key, seed);
 }
@@ -79,11 +77,11 @@ at::Tensor umt5_init(const std::string& key, const std::vector<int64_t>& shape, 
 }
 
 at::Tensor bigvgan_init(const std::string& key, const std::vector<int64_t>& shape, uint64_t seed) {
-  if (ends_with(key, ".filter")) return kaiser_sinc_filter(0.25, 0.3, shape.back());
-  if (ends_with(key, ".alpha") || ends_with(key, ".beta")) return at::zeros(shape, at::kFloat);
+  if (key.ends_with(".filter")) return kaiser_sinc_filter(0.25, 0.3, shape.back());
+  if (key.ends_with(".alpha") || key.ends_with(".beta")) return at::zeros(shape, at::kFloat);
   // BigVGAN init_weights: normal(0, 0.01); weight_g = |v| so that w = v at the start.
-  if (ends_with(key, ".weight_v")) return randn(shape, key, seed) * 0.01;
-  if (ends_with(key, ".weight_g")) return at::zeros(shape, at::kFloat);  // set from v later
+  if (key.ends_with(".weight_v")) return randn(shape, key, seed) * 0.01;
+  if (key.ends_with(".weight_g")) return at::zeros(shape, at::kFloat);  // set from v later
   return generic_init(key, shape, seed);
 }
 
@@ -119,7 +117,7 @@ ParamMap init_params(const ShapeMap& shapes, InitFamily family, uint64_t seed) {
   }
   if (family == InitFamily::kBigVgan) {
     for (auto& [key, t] : out) {
-      if (!ends_with(key, ".weight_g")) continue;
+      if (!key.ends_with(".weight_g")) continue;
       const at::Tensor& v = out.at(key.substr(0, key.size() - 1) + "v");
       std::vector<int64_t> dims;
       for (int64_t d = 1; d < v.dim(); ++d) dims.push_back(d);

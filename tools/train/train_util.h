@@ -65,7 +65,7 @@ class AdamW {
   AdamWOptions options_;
 };
 
-// Every key of `filter` (or all when empty) whose names pass; `keep` picks trainable keys.
+// The keys of `params` that `keep` accepts (the trainable ones; the rest stay fixed buffers).
 std::set<std::string> keys_where(const ParamMap& params,
                                  const std::function<bool(const std::string&)>& keep);
 
@@ -77,9 +77,6 @@ ParamMap load_tensors(const std::string& path, std::map<std::string, std::string
 
 // A stage's resumable state in `<dir>/state.safetensors`: parameters ("p." keys), optimiser
 // moments and the next step in the metadata.
-struct StageState {
-  int64_t next_step = 0;
-};
 void save_stage(const std::string& dir, const ParamMap& params, const AdamW& opt, int64_t next_step);
 // False when the directory holds no state (fresh start); otherwise fills params and opt.
 bool load_stage(const std::string& dir, ParamMap& params, AdamW& opt, int64_t* next_step);
