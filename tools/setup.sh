@@ -49,8 +49,23 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 stamp="$VENV/.duet-requirements"
 if ! cmp -s tools/requirements.txt "$stamp"; then
+  # The wheels unpack to about 4 GB; say so plainly rather than let pip fail half way.
+  need_mb=$((4500 - $(du -sm "$VENV" | cut -f1)))
+  free_mb=$(df -Pm . | awk 'NR == 2 { print $4 }')
+  if [ "${free_mb:-0}" -lt "$need_mb" ]; then
+    printf '[setup] error: %s has %s MB free; the Python environment (.venv: torch wheel and CUDA runtime wheels) needs about %s MB more\n' \
+      "$PWD" "$free_mb" "$need_mb" >&2
+    exit 1
+  fi
   log "installing Python requirements (torch wheel, reference libraries)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tools/requirements.txt
+  # Downloads go next to the environment, not to a possibly small /tmp.
+  export TMPDIR="$PWD/$VENV/.pip-tmp"
+  mkdir -p "$TMPDIR"
+  # Every package is pinned in the file, so no resolver run (--no-deps); no wheel cache, which
+  # would keep a second copy of the 3 GB of CUDA wheels on disk.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+    --no-deps -r tools/requirements.txt
+  rm -rf "$TMPDIR"
   cp tools/requirements.txt "$stamp"
 else
   log "Python requirements present"

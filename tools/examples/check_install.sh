@@ -21,4 +21,7 @@ export DUET_CONFIG_DIR="$work/prefix/share/duet/configs"
 export DUET_MODELS_DIR="$work/prefix/share/duet/models"
 "$work/build/duet_example" "a red ball bounces on a gray floor" "$work/clip.mp4" "" 2
 test -s "$work/clip.mp4"
+# The prefix holds a full copy of the static libraries (hundreds of MB with debug info); keep
+# it only when something failed, for inspection.
+rm -rf "$work/prefix" "$work/build"
 echo "install check passed: $work/clip.mp4"
