@@ -74,7 +74,7 @@ WAN22_DIT = dict(WAN21_DIT, model_type="ti2v", in_dim=48, out_dim=48)
 
 # Ovi fusion towers (field names of Ovi's ovi/configs/model/dit/{video,audio}.json, plus text_dim
 # and the audio patch-embedding MLP width, which Ovi derives from dim: int(2*4*dim/3) rounded up
-# to 256 = 8192 for dim 3072). One head (dim 128) keeps models/duet-tiny under 6 MB.
+# to 256 = 8192 for dim 3072). One head (dim 128) keeps the random duet-package under 6 MB.
 OVI_VIDEO = dict(patch_size=[1, 2, 2], model_type="ti2v", dim=128, ffn_dim=256, freq_dim=256,
                  num_heads=1, num_layers=2, in_dim=48, out_dim=48, text_len=512,
                  window_size=[-1, -1], qk_norm=True, cross_attn_norm=True, eps=1e-6,
@@ -939,7 +939,7 @@ def duet_manifest() -> dict:
     }
 
 
-DUET_TINY_COMMAND = ".venv/bin/python tools/make_tiny_model.py --layout duet-package --out models/duet-tiny"
+DUET_TINY_COMMAND = ".venv/bin/python tools/make_tiny_model.py --layout duet-package --out /tmp/duet-package"
 
 
 def write_duet_package(out: Path, tok: dict) -> Folder:
@@ -959,14 +959,14 @@ def write_duet_package(out: Path, tok: dict) -> Folder:
 
 
 def duet_readme() -> str:
-    return f"""# duet-tiny
+    return f"""# duet-package (random weights)
 
-A random-weight placeholder model in the Ovi architecture (text to video with synchronized
-audio: a Wan video tower and a Wan audio tower fused in every block, the Wan2.2 video VAE, the
-MMAudio 16 kHz audio VAE, a BigVGAN vocoder and a umT5 text encoder), at tiny widths so that it
-fits in the repository. Its weights are random: it generates noise. It exists so that
-`duet info models/duet-tiny` and the pipeline work out of the box, and is to be replaced by a
-trained model.
+A random-weight model in duet's own package format and the Ovi architecture (text to video with
+synchronized audio: a Wan video tower and a Wan audio tower fused in every block, the Wan2.2
+video VAE, the MMAudio 16 kHz audio VAE, a BigVGAN vocoder and a umT5 text encoder), at tiny
+widths, for tests of the package loader and the pipeline. Its weights are random: it generates
+noise. The embedded model models/duet-tiny has the same format with trained weights (written by
+tools/train).
 
 Generated, deterministically, from the repository root by
 

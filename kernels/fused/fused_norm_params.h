@@ -77,7 +77,4 @@ int launch_rms_norm_rope(const RmsNormRopeParams& p);
 int launch_layer_norm_modulate(const LayerNormModulateParams& p);
 int launch_gated_residual(const GatedResidualParams& p);
 
-// cudaGetErrorString for a code returned above.
-const char* fused_norm_error_string(int code);
-
 }  // namespace duet::kernels

@@ -85,8 +85,4 @@ int launch_rms_norm_rope(const RmsNormRopeParams& p) {
   return static_cast<int>(cudaGetLastError());
 }
 
-const char* fused_norm_error_string(int code) {
-  return cudaGetErrorString(static_cast<cudaError_t>(code));
-}
-
 }  // namespace duet::kernels

@@ -43,6 +43,10 @@ bool cuda_kernels_runnable(int index) {
   return cuda_device_info(index, &info) && info.sm_major >= 8;
 }
 
+const char* cuda_error_string(int code) {
+  return cudaGetErrorString(static_cast<cudaError_t>(code));
+}
+
 namespace {
 __global__ void fill_kernel(float* out, long long n, float value) {
   long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;

@@ -20,6 +20,9 @@ bool cuda_device_info(int index, CudaDeviceInfo* out);
 // True when kernels were compiled for an architecture this device can run (sm_80 and newer).
 bool cuda_kernels_runnable(int index);
 
+// cudaGetErrorString for a code returned by a launcher of kernels/ (0 is "no error").
+const char* cuda_error_string(int code);
+
 // Fills `out[i] = value` on the device and returns the CUDA error code (0 on success).
 // The smallest real launch: used by the GPU smoke test to prove kernels link and run.
 int cuda_fill(float* out, long long n, float value);

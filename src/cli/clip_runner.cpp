@@ -28,7 +28,7 @@ void add_run_options(CLI::App* sub, RunArgs& a) {
   sub->add_option("--text-encoder-device", a.text_encoder_device,
                   "Where umT5 runs: same, cpu, cuda (cpu frees GPU memory for the DiT)")
       ->capture_default_str();
-  sub->add_option("--attention", a.attention, "auto, reference, sdpa or tiled (CPU)")->capture_default_str();
+  sub->add_option("--attention", a.attention, "auto, reference, sdpa, tiled (CPU) or flash (CUDA, sm_80+, fp16/bf16, head dim 64/128)")->capture_default_str();
   sub->add_flag("--vae-tiling", a.vae_tiling, "Decode in overlapping spatial tiles (less memory)");
   sub->add_flag("--no-progress", a.no_progress, "Do not print progress");
   sub->add_option("--max-memory", a.max_memory,

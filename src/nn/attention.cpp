@@ -1,10 +1,19 @@
 #include "nn/attention.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "core/error.h"
 #include "nn/attention_tiled.h"
+
+#ifdef DUET_HAVE_CUDA
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "attention/flash_attention_params.h"
+#include "runtime/cuda_runtime_info.h"
+#endif
 
 namespace duet::nn {
 
@@ -18,16 +27,18 @@ std::string_view attention_backend_name(AttentionBackend backend) {
       return "sdpa";
     case AttentionBackend::kTiled:
       return "tiled";
+    case AttentionBackend::kFlash:
+      return "flash";
   }
   return "unknown";
 }
 
 AttentionBackend parse_attention_backend(std::string_view name) {
   for (auto b : {AttentionBackend::kAuto, AttentionBackend::kReference, AttentionBackend::kSdpa,
-                 AttentionBackend::kTiled}) {
+                 AttentionBackend::kTiled, AttentionBackend::kFlash}) {
     if (attention_backend_name(b) == name) return b;
   }
-  DUET_FAIL("unknown attention backend '{}'; valid: auto, reference, sdpa, tiled", name);
+  DUET_FAIL("unknown attention backend '{}'; valid: auto, reference, sdpa, tiled, flash", name);
 }
 
 namespace {
@@ -108,6 +119,63 @@ at::Tensor sdpa_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   return out.transpose(1, 2);
 }
 
+#ifdef DUET_HAVE_CUDA
+// The kernel reads 16-byte vectors: a dense head dim, strides in multiples of 8 elements and a
+// 16-byte aligned start. Model tensors ([B, L, H*D] views) already are; others are copied.
+at::Tensor flash_ready(const at::Tensor& t) {
+  const bool ok = t.stride(3) == 1 && t.stride(0) % 8 == 0 && t.stride(1) % 8 == 0 &&
+                  t.stride(2) % 8 == 0 && reinterpret_cast<std::uintptr_t>(t.data_ptr()) % 16 == 0;
+  return ok ? t : t.clone(at::MemoryFormat::Contiguous);
+}
+
+at::Tensor flash_attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in,
+                           const std::optional<at::Tensor>& k_lens, double scale) {
+  const c10::cuda::CUDAGuard guard(q_in.device());
+  const auto q = flash_ready(q_in), k = flash_ready(k_in), v = flash_ready(v_in);
+  auto out = at::empty(q.sizes(), q.options());  // [B, Lq, H, D] contiguous
+  at::Tensor lens;
+  if (k_lens) lens = k_lens->to(q.device(), at::kInt).contiguous();
+  kernels::FlashAttentionParams p;
+  p.q = q.data_ptr();
+  p.k = k.data_ptr();
+  p.v = v.data_ptr();
+  p.out = out.data_ptr();
+  p.q_batch_stride = q.stride(0), p.q_row_stride = q.stride(1), p.q_head_stride = q.stride(2);
+  p.k_batch_stride = k.stride(0), p.k_row_stride = k.stride(1), p.k_head_stride = k.stride(2);
+  p.v_batch_stride = v.stride(0), p.v_row_stride = v.stride(1), p.v_head_stride = v.stride(2);
+  p.out_batch_stride = out.stride(0), p.out_row_stride = out.stride(1);
+  p.out_head_stride = out.stride(2);
+  p.batch = static_cast<int32_t>(q.size(0));
+  p.len_q = static_cast<int32_t>(q.size(1));
+  p.heads = static_cast<int32_t>(q.size(2));
+  p.head_dim = static_cast<int32_t>(q.size(3));
+  p.len_k = static_cast<int32_t>(k.size(1));
+  p.k_lens = lens.defined() ? lens.data_ptr<int32_t>() : nullptr;
+  p.scale = static_cast<float>(scale);
+  p.dtype = q.scalar_type() == at::kHalf ? kernels::FlashDType::kFloat16
+                                         : kernels::FlashDType::kBFloat16;
+  p.stream = c10::cuda::getCurrentCUDAStream(q.device().index()).stream();
+  const int code = kernels::launch_flash_attention(p);
+  DUET_CHECK(code == 0, "attention backend 'flash': CUDA launch failed for q {}: {}", shape_of(q),
+             kernels::cuda_error_string(code));
+  return out;
+}
+#endif
+
+bool flash_supported(const at::Tensor& q, const at::Tensor& k) {
+#ifdef DUET_HAVE_CUDA
+  constexpr int64_t kIntMax = std::numeric_limits<int32_t>::max();
+  return q.is_cuda() && (q.scalar_type() == at::kHalf || q.scalar_type() == at::kBFloat16) &&
+         kernels::flash_attention_head_dim_supported(static_cast<int>(q.size(3))) &&
+         q.size(0) <= 65535 && q.size(2) <= 65535 && q.size(1) <= kIntMax && k.size(1) <= kIntMax &&
+         kernels::flash_attention_device_supported(q.device().index());
+#else
+  (void)q;
+  (void)k;
+  return false;
+#endif
+}
+
 }  // namespace
 
 bool attention_supported(AttentionBackend backend, const at::Tensor& q, const at::Tensor& k) {
@@ -122,6 +190,8 @@ bool attention_supported(AttentionBackend backend, const at::Tensor& q, const at
       return q.scalar_type() != at::kFloat8_e4m3fn && q.scalar_type() != at::kFloat8_e5m2;
     case AttentionBackend::kTiled:
       return tiled_attention_supported(q, k);
+    case AttentionBackend::kFlash:
+      return flash_supported(q, k);
   }
   return false;
 }
@@ -144,7 +214,9 @@ double kept_key_fraction(const std::optional<at::Tensor>& k_lens, int64_t lk) {
 //   k_lens[b] where SDPA computes every key and masks the scores; with a quarter of the keys kept
 //   it is ~3.5x faster. So tiled once k_lens drops more than 15% of the keys (padded batches,
 //   zero-padded text), SDPA otherwise (B = 1 passes k_lens = [L], which masks nothing).
-// Off the CPU SDPA; reference for what neither supports (fp8).
+// Off the CPU SDPA (its flash and cuDNN kernels); duet's own kFlash joins `auto` once its
+// GPU tests have passed and its speed has been measured beside SDPA's (BENCHMARKS.md). Reference
+// for what neither supports (fp8).
 AttentionBackend auto_backend(const at::Tensor& q, const at::Tensor& k,
                               const std::optional<at::Tensor>& k_lens) {
   if (attention_supported(AttentionBackend::kTiled, q, k) &&
@@ -167,6 +239,9 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
              attention_backend_name(backend), c10::toString(q.scalar_type()), q.device().str());
   const double scale = softmax_scale(q, opts);
   if (backend == AttentionBackend::kTiled) return tiled_attention(q, k, v, k_lens, scale);
+#ifdef DUET_HAVE_CUDA
+  if (backend == AttentionBackend::kFlash) return flash_attention(q, k, v, k_lens, scale);
+#endif
   const auto mask = key_mask(k_lens, k.size(1), q.device());
   if (backend == AttentionBackend::kReference) return reference_attention(q, k, v, mask, scale);
   return sdpa_attention(q, k, v, mask, scale);

@@ -23,6 +23,8 @@ enum class AttentionBackend {
   kSdpa,       // at::scaled_dot_product_attention with a boolean key mask
   kTiled,      // CPU, tiled with an online softmax (nn/attention_tiled.h): O(L·D) memory, skips
                // masked keys instead of computing them
+  kFlash,      // CUDA, duet's flash-attention kernel (kernels/attention): sm_80+, fp16/bf16,
+               // head dim 64 or 128; skips masked keys
 };
 std::string_view attention_backend_name(AttentionBackend backend);
 // Inverse of attention_backend_name; an unknown name is a duet::Error listing the valid ones.

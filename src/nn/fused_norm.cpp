@@ -267,7 +267,7 @@ void* current_stream(const at::Tensor& x) {
 }
 
 void check_launch(int code, const char* what) {
-  DUET_CHECK(code == 0, "{}: CUDA launch failed: {}", what, kernels::fused_norm_error_string(code));
+  DUET_CHECK(code == 0, "{}: CUDA launch failed: {}", what, kernels::cuda_error_string(code));
 }
 
 // q/k/outputs: [B, L, dim] contiguous on one CUDA device

@@ -2,7 +2,7 @@
 # duet's GPU checks on a lent GPU machine, in one call: configure + build tools/gpu (a standalone
 # CMake project over the repository's own media-free sources) against the machine's pip torch,
 # run the GPU tests (tests/gpu) and the nn unit tests (tests/unit/nn: CPU and CUDA paths), run
-# the attention and fused-norm benchmarks, and write everything to $OUT.
+# the GPU attention benchmark and the CPU attention and fused-norm benchmarks, and write everything to $OUT.
 #
 # Usage
 #   Here, once (needs apt + network; writes the git-ignored tools/gpu/deps, ~11 MiB):
@@ -141,7 +141,7 @@ fi
 
 section "build (-j$jobs)"
 targets=(duet_gpu_tests duet_nn_tests)
-[[ "${DUET_GPU_SKIP_BENCH:-0}" == 1 ]] || targets+=(duet_attention_bench duet_fused_norm_bench)
+[[ "${DUET_GPU_SKIP_BENCH:-0}" == 1 ]] || targets+=(duet_attention_gpu_bench duet_attention_bench duet_fused_norm_bench)
 keep=()
 [[ ${#gen[@]} -gt 0 ]] && keep=(-- -k 0)  # ninja: keep going, so a broken bench does not stop the tests
 build_rc=0
@@ -220,6 +220,10 @@ if [[ "${DUET_GPU_SKIP_BENCH:-0}" != 1 ]]; then
     cat "$OUT/bench-$name.txt"
     if (( rc != 0 )); then notes+=("duet_${name}_bench: exit $rc$(why "$rc")"); fi
   }
+  # GPU attention first (it is what the machine is for): duet's flash kernel beside libtorch's.
+  if (( gpu_visible == 1 )); then
+    bench attention_gpu 150 --lens 4096,15000,32768 --dims 128,64 --reps 10
+  fi
   bench fused_norm 90 --len 15000 --reps 3
   bench attention 120 --lens 4096 --reps 2
 fi

@@ -221,7 +221,7 @@ TEST(TiledAttention, NameRoundTrips) {
   EXPECT_EQ(attention_backend_name(AttentionBackend::kTiled), "tiled");
   EXPECT_EQ(parse_attention_backend("tiled"), AttentionBackend::kTiled);
   for (auto b : {AttentionBackend::kAuto, AttentionBackend::kReference, AttentionBackend::kSdpa,
-                 AttentionBackend::kTiled}) {
+                 AttentionBackend::kTiled, AttentionBackend::kFlash}) {
     EXPECT_EQ(parse_attention_backend(attention_backend_name(b)), b);
   }
 }
@@ -243,6 +243,21 @@ TEST(TiledAttention, CapabilityQuery) {
   EXPECT_FALSE(attention_supported(AttentionBackend::kTiled, in.q.flatten(2), in.k));
   const auto meta = at::empty({1, 3, 1, 8}, at::TensorOptions().device(at::kMeta));
   EXPECT_FALSE(attention_supported(AttentionBackend::kTiled, meta, meta));
+}
+
+// The CUDA flash kernel (tests/gpu/flash_attention_test.cpp checks its numbers) is never
+// offered for CPU tensors, and forcing it there is a one-line error naming backend and device.
+TEST(TiledAttention, FlashIsCudaOnly) {
+  const auto in = random_inputs(1, 3, 3, 1, 64, 6, at::kFloat);
+  const auto q = in.q.to(at::kBFloat16), k = in.k.to(at::kBFloat16);
+  EXPECT_FALSE(attention_supported(AttentionBackend::kFlash, q, k));
+  AttentionOptions flash;
+  flash.backend = AttentionBackend::kFlash;
+  const auto message = error_of([&] { attention(q, k, k, std::nullopt, flash); });
+  EXPECT_NE(message.find("attention backend 'flash' does not support BFloat16 inputs on cpu"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos);
 }
 
 // A tensor off the CPU (a meta tensor stands in for CUDA here) is a one-line duet::Error that
