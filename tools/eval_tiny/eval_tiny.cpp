@@ -7,14 +7,19 @@
 //           (target >= 80% of impacts)
 //   quiet   still scenes' sound: RMS in dBFS and the fraction below --quiet-dbfs
 // --oracle analyses the scene generator's own renders instead: the analyser's baseline.
+// --decoders passes those renders through the model's autoencoders (video VAE encode + decode;
+// log-mel, audio VAE encode + decode, vocoder): the best the generator could score if the
+// fusion model produced the true latents.
 //
 //   duet_eval_tiny [--model DIR] [--count 40] [--first-seed 1000000] [--steps N]
-//                  [--out DIR] [--json FILE] [--oracle]
+//                  [--out DIR] [--json FILE] [--oracle | --decoders]
+#include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,10 +27,16 @@
 
 #include "clip_analysis.h"
 #include "core/error.h"
+#include "core/paths.h"
 #include "duet/duet.h"
+#include "io/model_dir.h"
 #include "media/image_reader.h"
 #include "media/scene_clip.h"
 #include "media/video_reader.h"
+#include "models/mmaudio/bigvgan.h"
+#include "models/mmaudio/mel.h"
+#include "models/mmaudio/vae.h"
+#include "models/wan/vae.h"
 #include "scenes/scene.h"
 
 namespace {
@@ -44,6 +55,7 @@ struct Options {
   std::string out, json, device = "auto";
   int strips = 0;  // PNG strips (every 12th frame) of the first N clips, beside them
   bool oracle = false;
+  bool decoders = false;
   bool keep_oracle_files = false;  // --oracle with --out: through the MP4 round trip
   double quiet_dbfs = -40.0;
 };
@@ -102,6 +114,66 @@ Decoded decode(const std::string& path) {
 Decoded from_scene(const scenes::Scene& s) {
   return {s.frames, s.audio, s.spec.width, s.spec.height, s.spec.sample_rate, s.spec.fps};
 }
+
+// The model's autoencoders, loaded once from its package (--decoders).
+class Decoders {
+ public:
+  explicit Decoders(const std::string& model) {
+    const ModelDir dir = detect_model_dir(model.empty() ? default_model_dir().string() : model);
+    auto file = [&](const char* role) {
+      for (const auto& c : dir.components) {
+        if (c.role == role && c.present && !c.files.empty()) return c;
+      }
+      DUET_FAIL("model '{}' has no {} component", dir.path, role);
+    };
+    video_ = wan::load_wan_vae(file("video_vae").files.front());
+    audio_ = mmaudio::load_mmaudio_vae(file("audio_vae").files.front());
+    const ModelComponent voc = file("vocoder");
+    vocoder_ = mmaudio::load_bigvgan(voc.files.front(), {}, voc.key_prefix);
+  }
+
+  // The scene's frames and sound through encode + decode of each autoencoder.
+  Decoded round_trip(const scenes::Scene& s) const {
+    at::NoGradGuard no_grad;
+    const int64_t f = s.spec.frames, h = s.spec.height, w = s.spec.width;
+    // [F, H, W, 3] uint8 -> [1, 3, F, H, W] in [-1, 1] -> back
+    const at::Tensor pixels =
+        at::from_blob(const_cast<uint8_t*>(s.frames.data()), {f, h, w, 3}, at::kByte);
+    const at::Tensor x = pixels.permute({3, 0, 1, 2}).to(at::kFloat).div(127.5).sub(1).unsqueeze(0);
+    const at::Tensor y = video_->decode(video_->encode(x))[0];  // [3, F, H, W]
+    const at::Tensor out = y.add(1).mul(127.5).round().clamp(0, 255).to(at::kByte)
+                               .permute({1, 2, 3, 0}).contiguous();
+    // audio: [N] -> log-mel [1, 80, T] (T even) -> latents -> mel -> [N']
+    const at::Tensor pcm = at::from_blob(const_cast<float*>(s.audio.data()),
+                                         {1, static_cast<int64_t>(s.audio.size())}, at::kFloat);
+    at::Tensor mel = mel_.forward(pcm);
+    mel = mel.narrow(2, 0, mel.size(2) / 2 * 2);
+    const at::Tensor sound = vocoder_->forward(audio_->decode(audio_->encode(mel))).reshape({-1});
+    // The vocoder alone on the true mel: tells the audio VAE's loss from the vocoder's.
+    const double vocoder_only_dbfs =
+        20 * std::log10(vocoder_->forward(mel).pow(2).mean().sqrt().item<double>() + 1e-12);
+    const double truth_dbfs = 20 * std::log10(pcm.pow(2).mean().sqrt().item<double>() + 1e-12);
+    std::printf("         audio: scene %.1f dBFS, vocoder on the true mel %.1f dBFS, "
+                "through the audio VAE %.1f dBFS\n",
+                truth_dbfs, vocoder_only_dbfs,
+                20 * std::log10(sound.pow(2).mean().sqrt().item<double>() + 1e-12));
+    Decoded d;
+    d.width = static_cast<int>(w);
+    d.height = static_cast<int>(h);
+    d.fps = s.spec.fps;
+    d.sample_rate = s.spec.sample_rate;
+    d.frames.assign(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel());
+    const at::Tensor a = sound.contiguous();
+    d.audio.assign(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
+    return d;
+  }
+
+ private:
+  std::unique_ptr<wan::WanVae> video_;
+  std::unique_ptr<mmaudio::MMAudioVae> audio_;
+  std::unique_ptr<mmaudio::BigVgan> vocoder_;
+  mmaudio::MelConverter mel_{mmaudio::mel_16k()};
+};
 
 struct ClipResult {
   uint64_t seed = 0;
@@ -276,10 +348,14 @@ void write_strip(const Decoded& d, const std::string& path) {
 
 int run(const Options& o) {
   DUET_CHECK(o.count > 0, "--count must be positive");
+  DUET_CHECK(!(o.oracle && o.decoders), "--oracle and --decoders exclude each other");
   if (!o.oracle || o.keep_oracle_files) fs::create_directories(o.out);
-  std::unique_ptr<Engine> engine = o.oracle ? nullptr : make_engine(o);
+  std::unique_ptr<Engine> engine = o.oracle || o.decoders ? nullptr : make_engine(o);
+  std::unique_ptr<Decoders> decoders = o.decoders ? std::make_unique<Decoders>(o.model) : nullptr;
   const std::string model =
-      o.oracle ? "oracle (the scene generator's own renders)" : engine->model_variant();
+      o.oracle     ? "oracle (the scene generator's own renders)"
+      : o.decoders ? "decoders (the renders through the model's autoencoders)"
+                   : engine->model_variant();
   std::vector<ClipResult> results;
   for (const auto& [seed, spec] : pick_scenes(o)) {
     const std::string caption = scenes::caption_of(spec);
@@ -291,6 +367,13 @@ int run(const Options& o) {
       // the baseline too.
       media::write_scene_clip(truth, path, caption);
       d = decode(path);
+    } else if (o.decoders) {
+      d = decoders->round_trip(truth);
+      const std::string path = (fs::path(o.out) / fmt::format("{}.mp4", seed)).string();
+      scenes::Scene shown = truth;  // written as generated clips are, to be watched and heard
+      shown.frames = d.frames;
+      shown.audio = d.audio;
+      media::write_scene_clip(shown, path, caption);
     } else {
       d = o.oracle ? from_scene(truth) : generate(*engine, o, seed, caption);
     }
@@ -340,6 +423,9 @@ int main(int argc, char** argv) {
   app.add_flag("--oracle", o.oracle,
                "Analyse the scene generator's own renders instead of generating (the analyser's "
                "baseline); with --out, through the same MP4 round trip as generated clips");
+  app.add_flag("--decoders", o.decoders,
+               "Pass the renders through the model's autoencoders (video VAE; audio VAE and "
+               "vocoder) instead of generating: what the decoders allow at best");
   CLI11_PARSE(app, argc, argv);
   o.keep_oracle_files = o.oracle && app.count("--out") > 0;
   try {
