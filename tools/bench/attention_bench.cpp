@@ -37,32 +37,20 @@
 
 #include "core/error.h"
 #include "core/process_memory.h"
+#include "bench_util.h"
 #include "nn/attention.h"
 
 namespace {
 
 using namespace duet;
 using Clock = std::chrono::steady_clock;
+using bench::median;
+using bench::split_commas;
 
 double process_cpu_seconds() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
 }
 
 at::ScalarType parse_dtype(const std::string& s) {
@@ -187,9 +175,9 @@ int run(int argc, char** argv) {
       "| L | dtype | backend | threads | wall ms/call | CPU ms/call | peak MiB | of which output "
       "|\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
-  for (const auto& len : split(get(args, "lens", "4096,15000"))) {
-    for (const auto& dtype : split(get(args, "dtypes", "bf16,fp32"))) {
-      for (const auto& backend : split(get(args, "backends", "tiled,sdpa_masked,sdpa"))) {
+  for (const auto& len : split_commas(get(args, "lens", "4096,15000"))) {
+    for (const auto& dtype : split_commas(get(args, "dtypes", "bf16,fp32"))) {
+      for (const auto& backend : split_commas(get(args, "backends", "tiled,sdpa_masked,sdpa"))) {
         Config c = base;
         c.backend = backend;
         c.dtype = dtype;

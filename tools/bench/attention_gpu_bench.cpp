@@ -15,12 +15,11 @@
 #include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/device.h"
 #include "core/error.h"
 #include "nn/attention.h"
@@ -28,15 +27,8 @@
 namespace {
 
 using namespace duet;
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
+using bench::median;
+using bench::split_commas;
 
 // q/k/v: [B, L, H, D] -> [B, L, H, D]
 at::Tensor run_backend(const std::string& backend, const at::Tensor& q, const at::Tensor& k,
@@ -59,11 +51,6 @@ at::Tensor run_backend(const std::string& backend, const at::Tensor& q, const at
     return at::scaled_dot_product_attention(qt, kt, vt).transpose(1, 2);
   }
   DUET_FAIL("backend must be flash, sdpa_flash, sdpa_cudnn or sdpa, got '{}'", backend);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace
@@ -92,10 +79,10 @@ int main(int argc, char** argv) {
   }
   const auto dtype = dtype_name == "fp16" ? at::kHalf : at::kBFloat16;
   std::printf("| L | H | D | dtype | backend | ms/call | TFLOP/s | rel. error vs %s |\n",
-              split(backends).front().c_str());
+              split_commas(backends).front().c_str());
   std::printf("|---|---|---|---|---|---|---|---|\n");
-  for (const auto& l_text : split(lens)) {
-    for (const auto& d_text : split(dims)) {
+  for (const auto& l_text : split_commas(lens)) {
+    for (const auto& d_text : split_commas(dims)) {
       const int64_t len = std::stoll(l_text), dim = std::stoll(d_text);
       const auto options = at::device(at::kCUDA).dtype(dtype);
       const auto q = at::randn({1, len, heads, dim}, options);
@@ -104,7 +91,7 @@ int main(int argc, char** argv) {
       const double flops = 4.0 * static_cast<double>(heads) * static_cast<double>(len) *
                            static_cast<double>(len) * static_cast<double>(dim);
       at::Tensor first;
-      for (const auto& backend : split(backends)) {
+      for (const auto& backend : split_commas(backends)) {
         try {
           at::Tensor out = run_backend(backend, q, k, v);  // untimed warm-up
           if (!first.defined()) first = out.to(at::kFloat);
