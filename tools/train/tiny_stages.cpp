@@ -408,8 +408,13 @@ void train_vocoder(const TrainContext& ctx) {
     const at::Tensor mel_l1 = (log_mel(y) - log_mel(x)).abs().mean();
     const at::Tensor spec = stft_loss(y, x);
     const at::Tensor wave = (y - x).abs().mean();
-    (mel_l1 + spec + st.value("wave_weight", 1.0) * wave).backward();
-    return {{"mel_l1", item(mel_l1)}, {"stft", item(spec)}, {"wave_l1", item(wave)}};
+    // Spectral losses barely see a constant offset (one STFT bin); without this term the vocoder
+    // drifted to a DC level of about 0.2, which is silent to the ear but not to an RMS meter.
+    const at::Tensor dc = (y.mean(-1) - x.mean(-1)).abs().mean();
+    (mel_l1 + spec + st.value("wave_weight", 1.0) * wave + st.value("dc_weight", 10.0) * dc)
+        .backward();
+    return {{"mel_l1", item(mel_l1)}, {"stft", item(spec)}, {"wave_l1", item(wave)},
+            {"dc", item(dc)}};
   });
 }
 

@@ -79,8 +79,21 @@ at::Tensor umt5_init(const std::string& key, const std::vector<int64_t>& shape, 
 at::Tensor bigvgan_init(const std::string& key, const std::vector<int64_t>& shape, uint64_t seed) {
   if (key.ends_with(".filter")) return kaiser_sinc_filter(0.25, 0.3, shape.back());
   if (key.ends_with(".alpha") || key.ends_with(".beta")) return at::zeros(shape, at::kFloat);
-  // BigVGAN init_weights: normal(0, 0.01); weight_g = |v| so that w = v at the start.
-  if (key.ends_with(".weight_v")) return randn(shape, key, seed) * 0.01;
+  // BigVGAN's init_weights draws normal(0, 0.01): at its real width (1536 channels first) that
+  // keeps the signal's scale through the six upsampling stages, at duet-tiny's 128 it shrinks it
+  // about 6x per stage (1e-5 in all), and the vocoder never left silence (measured: -84 dBFS
+  // on any mel after 800 steps). So fan-in scaled (LeCun) weights instead: conv_pre at 0.1 of
+  // that (log-mels are ~8 in magnitude), the second conv of each residual branch at 0.1 (the
+  // identity path dominates at the start), everything else at 1. weight_g = |v| so w = v.
+  if (key.ends_with(".weight_v")) {
+    // [out, in, k] for Conv1d; [in, out, k] for the upsampling ConvTranspose1d, whose output
+    // sums in · k / stride terms (kernel = 2 x stride in every BigVGAN configuration).
+    const bool transposed = key.rfind("ups.", 0) == 0;
+    const double fan_in =
+        transposed ? 2.0 * static_cast<double>(shape[0]) : static_cast<double>(shape[1] * shape[2]);
+    const bool damped = key.rfind("conv_pre.", 0) == 0 || key.find(".convs2.") != std::string::npos;
+    return randn(shape, key, seed) * ((damped ? 0.1 : 1.0) / std::sqrt(fan_in));
+  }
   if (key.ends_with(".weight_g")) return at::zeros(shape, at::kFloat);  // set from v later
   return generic_init(key, shape, seed);
 }

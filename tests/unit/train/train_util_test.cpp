@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
@@ -108,6 +109,8 @@ TEST(InitParams, BigVganStartsFromItsReferenceBuffersAndWeightNorm) {
                         {"activation_post.act.alpha", {16}},
                         {"activation_post.upsample.filter", {1, 1, 12}}};
   const ParamMap p = init_params(shapes, InitFamily::kBigVgan, 5);
+  // conv_pre: fan-in scaled at 0.1 (0.1 / sqrt(8 x 7) = 0.0134), within sampling error (896).
+  EXPECT_NEAR(p.at("conv_pre.weight_v").std().item<double>(), 0.1 / std::sqrt(56.0), 0.0015);
   // w = g v / |v| is v itself at the start, as BigVGAN's weight_norm(init) leaves it.
   const at::Tensor norms = at::linalg_vector_norm(p.at("conv_pre.weight_v"), 2, {1, 2}, true);
   EXPECT_LT(rel_err(p.at("conv_pre.weight_g"), norms), 1e-7);
