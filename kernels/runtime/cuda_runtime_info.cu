@@ -1,5 +1,7 @@
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 
 #include "runtime/cuda_runtime_info.h"
@@ -39,8 +41,21 @@ bool cuda_device_info(int index, CudaDeviceInfo* out) {
 }
 
 bool cuda_kernels_runnable(int index) {
-  CudaDeviceInfo info;
-  return cuda_device_info(index, &info) && info.sm_major >= 8;
+  // Asked before every kernel launch by the dispatchers; a device's compute capability does not
+  // change, and cudaGetDeviceProperties costs far more than a small launch.
+  constexpr int kCached = 64;
+  static std::atomic<int8_t> known[kCached];  // 0 not asked yet, 1 runnable, 2 not
+  const auto ask = [index] {
+    CudaDeviceInfo info;
+    return cuda_device_info(index, &info) && info.sm_major >= 8;
+  };
+  if (index < 0 || index >= kCached) return ask();
+  int8_t state = known[index].load(std::memory_order_relaxed);
+  if (state == 0) {
+    state = ask() ? 1 : 2;
+    known[index].store(state, std::memory_order_relaxed);
+  }
+  return state == 1;
 }
 
 const char* cuda_error_string(int code) {

@@ -17,7 +17,8 @@ struct CudaDeviceInfo {
 int cuda_device_count();
 // Fills `out` for device `index`; returns false when the device cannot be queried.
 bool cuda_device_info(int index, CudaDeviceInfo* out);
-// True when kernels were compiled for an architecture this device can run (sm_80 and newer).
+// True when kernels were compiled for an architecture this device can run (sm_80 and newer);
+// asked once per device, then cached.
 bool cuda_kernels_runnable(int index);
 
 // cudaGetErrorString for a code returned by a launcher of kernels/ (0 is "no error").
