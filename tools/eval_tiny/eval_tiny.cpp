@@ -12,6 +12,7 @@
 // fusion model produced the true latents.
 //
 //   duet_eval_tiny [--model DIR] [--count 40] [--first-seed 1000000] [--steps N]
+//                  [--guidance G] [--audio-guidance G] [--slg-layer N] [--shift S] [--sampler NAME]
 //                  [--out DIR] [--json FILE] [--oracle | --decoders]
 #include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
@@ -51,7 +52,8 @@ struct Options {
   int count = 40;
   uint64_t first_seed = 1000000;
   std::optional<int64_t> steps, slg_layer;
-  std::optional<double> guidance, audio_guidance;
+  std::optional<double> guidance, audio_guidance, shift;
+  std::optional<std::string> sampler;
   std::string out, json, device = "auto";
   int strips = 0;  // PNG strips (every 12th frame) of the first N clips, beside them
   bool oracle = false;
@@ -325,6 +327,8 @@ Decoded generate(Engine& engine, const Options& o, uint64_t seed, const std::str
   req.guidance = o.guidance;
   req.audio_guidance = o.audio_guidance;
   req.slg_layer = o.slg_layer;
+  req.shift = o.shift;
+  req.sampler = o.sampler;
   req.output = (fs::path(o.out) / fmt::format("{}.mp4", seed)).string();
   return decode(engine.generate(req).path);
 }
@@ -414,6 +418,8 @@ int main(int argc, char** argv) {
   app.add_option("--guidance", o.guidance, "Video guidance scale (default: the model's)");
   app.add_option("--audio-guidance", o.audio_guidance, "Audio guidance scale (default: the model's)");
   app.add_option("--slg-layer", o.slg_layer, "Skip-layer guidance block (default: the model's)");
+  app.add_option("--shift", o.shift, "Noise schedule shift (default: the model's)");
+  app.add_option("--sampler", o.sampler, "unipc, euler or dpm++ (default: the model's)");
   app.add_option("--strips", o.strips, "Write OUT/<seed>.png strips (every 12th frame) of the first N clips");
   app.add_option("--device", o.device, "auto, cpu, cuda, cuda:N")->capture_default_str();
   app.add_option("--out", o.out, "Folder the clips are kept in")->capture_default_str();
