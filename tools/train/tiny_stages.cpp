@@ -24,7 +24,6 @@
 #include "models/wan/vae.h"
 #include "text/tokenizer.h"
 #include "text/umt5.h"
-#include "loss_focus.h"
 #include "tiny_data.h"
 #include "train_util.h"
 
@@ -442,8 +441,6 @@ struct LatentSet {
   std::vector<at::Tensor> video;  // [48, F', h, w] normalised
   std::vector<at::Tensor> audio;  // [20, L]
   std::vector<std::string> captions;
-  std::vector<at::Tensor> track;   // [F', 2] main object's centre per latent frame, in latent cells
-  std::vector<at::Tensor> onsets;  // [L] 1 at the audio latents where an impact starts, else 0
 };
 
 // One worker's VAEs: the causal video VAE keeps per-call caches in its modules, so workers
@@ -476,27 +473,11 @@ struct LatentEncoder {
   int64_t audio_latents;
 };
 
-void save_latents(const std::string& cache, const LatentSet& set) {
-  ParamMap all;
-  json captions = json::array();
-  for (size_t i = 0; i < set.video.size(); ++i) {
-    all[fmt::format("video.{}", i)] = set.video[i];
-    all[fmt::format("audio.{}", i)] = set.audio[i];
-    all[fmt::format("track.{}", i)] = set.track[i];
-    all[fmt::format("onsets.{}", i)] = set.onsets[i];
-    captions.push_back(set.captions[i]);
-  }
-  save_tensors(cache, all, at::kFloat, {{"captions", captions.dump()}});
-}
-
 // Encodes `count` training clips with the trained VAEs, cached in <dir>/latents.safetensors.
 // The VAEs' small convolutions gain nothing from intra-op threads (2.9 s per 121-frame clip on
 // one thread or two), so clips are spread over single-threaded workers instead.
 LatentSet encode_latents(const TrainContext& ctx, const std::string& dir, int64_t count) {
   const std::string cache = dir + "/latents.safetensors";
-  const auto options = scene_options(ctx);
-  at::Generator gen = step_generator(recipe_seed(ctx), 77, 0);
-  const std::vector<uint64_t> seeds = draw_seeds(gen, count);
   LatentSet set;
   if (fs::exists(cache)) {
     std::map<std::string, std::string> meta;
@@ -506,32 +487,16 @@ LatentSet encode_latents(const TrainContext& ctx, const std::string& dir, int64_
       set.video.push_back(all.at(fmt::format("video.{}", i)));
       set.audio.push_back(all.at(fmt::format("audio.{}", i)));
       set.captions.push_back(captions[i]);
-      if (all.count(fmt::format("track.{}", i))) {
-        set.track.push_back(all.at(fmt::format("track.{}", i)));
-        set.onsets.push_back(all.at(fmt::format("onsets.{}", i)));
-      }
     }
-    if (static_cast<int64_t>(set.video.size()) == count) {
-      if (set.track.size() == set.video.size()) return set;
-      // A cache from before the focus was kept: the scenes again, without the VAEs.
-      set.track.clear();
-      set.onsets.clear();
-      for (size_t i = 0; i < seeds.size(); ++i) {
-        const LossFocus focus = loss_focus(training_clip(seeds[i], options), set.video[i].size(1),
-                                           set.audio[i].size(1));
-        set.track.push_back(focus.track);
-        set.onsets.push_back(focus.onsets);
-      }
-      save_latents(cache, set);
-      return set;
-    }
+    if (static_cast<int64_t>(set.video.size()) == count) return set;
     set = {};
   }
+  const auto options = scene_options(ctx);
+  at::Generator gen = step_generator(recipe_seed(ctx), 77, 0);
+  const std::vector<uint64_t> seeds = draw_seeds(gen, count);
   set.video.resize(seeds.size());
   set.audio.resize(seeds.size());
   set.captions.resize(seeds.size());
-  set.track.resize(seeds.size());
-  set.onsets.resize(seeds.size());
   const int workers = ctx.threads > 0 ? ctx.threads : at::get_num_threads();
   const int main_threads = at::get_num_threads();
   const auto start = std::chrono::steady_clock::now();
@@ -547,9 +512,6 @@ LatentSet encode_latents(const TrainContext& ctx, const std::string& dir, int64_
       for (int64_t i = next++; i < count && !failed; i = next++) {
         const TinyClip clip = training_clip(seeds[i], options);
         std::tie(set.video[i], set.audio[i]) = enc.encode(clip);
-        const LossFocus focus = loss_focus(clip, set.video[i].size(1), set.audio[i].size(1));
-        set.track[i] = focus.track;
-        set.onsets[i] = focus.onsets;
         set.captions[i] = clip.caption;
         if (const int64_t n = ++done; n % 50 == 0) {
           const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -569,7 +531,14 @@ LatentSet encode_latents(const TrainContext& ctx, const std::string& dir, int64_
   for (auto& t : pool) t.join();
   at::set_num_threads(main_threads);
   if (failure) std::rethrow_exception(failure);
-  save_latents(cache, set);
+  ParamMap all;
+  json captions = json::array();
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    all[fmt::format("video.{}", i)] = set.video[i];
+    all[fmt::format("audio.{}", i)] = set.audio[i];
+    captions.push_back(set.captions[i]);
+  }
+  save_tensors(cache, all, at::kFloat, {{"captions", captions.dump()}});
   return set;
 }
 
@@ -616,20 +585,17 @@ void train_fusion(const TrainContext& ctx) {
   const double shift = st.at("shift"), drop = st.at("caption_dropout");
   const double audio_w = st.value("audio_weight", 1.0);
   const std::string neg_video = st.at("negative_prompt"), neg_audio = st.at("audio_negative_prompt");
-  const double object_w = st.value("object_weight", 0.0), impact_w = st.value("impact_weight", 0.0);
   const auto& v0 = data.video.front();
   const int64_t seq_video = v0.size(1) * (v0.size(2) / fcfg.video.patch_size[1]) *
                             (v0.size(3) / fcfg.video.patch_size[2]);
   const int64_t seq_audio = data.audio.front().size(1);
   run_stage(ctx, "fusion", st, params, opt, [&](int64_t, at::Generator& gen) -> Losses {
-    std::vector<at::Tensor> xv, xa, tracks, onsets;
+    std::vector<at::Tensor> xv, xa;
     std::vector<std::string> pv, pa;
     for (int64_t i = 0; i < batch; ++i) {
       const int64_t j = draw_index(gen, static_cast<int64_t>(data.video.size()));
       xv.push_back(data.video[j]);
       xa.push_back(data.audio[j]);
-      tracks.push_back(data.track[j]);
-      onsets.push_back(data.onsets[j]);
       // The unconditional branch at sampling time sees the negative prompts.
       const bool dropped = at::rand({1}, gen).item<double>() < drop;
       pv.push_back(dropped ? neg_video : data.captions[j]);
@@ -655,16 +621,10 @@ void train_fusion(const TrainContext& ctx) {
                                         {.skip_block = std::nullopt,
                                          .attention = {.backend = nn::AttentionBackend::kSdpa,
                                                        .scale = std::nullopt}});
-    const FocusWeights focus = focus_weights(at::stack(tracks), at::stack(onsets), x0v.size(3),
-                                             x0v.size(4), object_w, impact_w);
-    const at::Tensor lv = weighted_mse(ov, ev - x0v, focus.video);
-    const at::Tensor la = weighted_mse(oa, ea - x0a, focus.audio);
+    const at::Tensor lv = (ov - (ev - x0v)).pow(2).mean();
+    const at::Tensor la = (oa - (ea - x0a)).pow(2).mean();
     (lv + audio_w * la).backward();
-    at::NoGradGuard no_grad;
-    // The plain means beside the weighted ones: comparable with runs without focus weights.
-    return {{"video", item(lv)}, {"audio", item(la)},
-            {"video_mean", item((ov - (ev - x0v)).pow(2).mean())},
-            {"audio_mean", item((oa - (ea - x0a)).pow(2).mean())}};
+    return {{"video", item(lv)}, {"audio", item(la)}};
   });
 }
 
