@@ -425,7 +425,11 @@ void train_vocoder(const TrainContext& ctx) {
     // Spectral losses barely see a constant offset (one STFT bin); without this term the vocoder
     // drifted to a DC level of about 0.2, which is silent to the ear but not to an RMS meter.
     const at::Tensor dc = (y.mean(-1) - x.mean(-1)).abs().mean();
-    (mel_l1 + spec + st.value("convergence_weight", 0.0) * convergence +
+    // On one fixed batch of impacts, the log terms at full weight keep the output quiet (the
+    // silence around a ring costs as much as the ring); convergence at 1 with the log terms at
+    // 0.1 fits it (BENCHMARKS.md, duet-tiny).
+    (st.value("log_weight", 1.0) * (mel_l1 + spec) +
+     st.value("convergence_weight", 0.0) * convergence +
      st.value("wave_weight", 1.0) * wave + st.value("dc_weight", 10.0) * dc)
         .backward();
     return {{"mel_l1", item(mel_l1)}, {"stft", item(spec)}, {"sc", item(convergence)},
