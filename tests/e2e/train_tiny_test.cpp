@@ -31,9 +31,7 @@ json mini_recipe() {
   st["tokenizer"]["vocab_size"] = 120;
   st["video_vae"].update({{"steps", 2}, {"batch", 2}, {"crop", 0}, {"save_every", 1}});
   st["audio_vae"].update({{"steps", 2}, {"batch", 2}, {"stat_clips", 2}});
-  // The loss weights the recipe leaves at their defaults, set so their paths run.
-  st["vocoder"].update({{"steps", 2}, {"batch", 2}, {"segment_frames", 8},
-                        {"convergence_weight", 1.0}, {"log_weight", 0.1}});
+  st["vocoder"].update({{"steps", 2}, {"batch", 2}, {"segment_frames", 8}});
   st["fusion"].update({{"steps", 2}, {"batch", 2}, {"clips", 3}});
   for (auto& [name, stage] : st.items()) stage["log_every"] = 1;
   auto& c = r["package"]["components"];
