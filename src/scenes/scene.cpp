@@ -15,6 +15,10 @@ namespace {
 constexpr double kGravity = 9.81;
 constexpr double kWall = 1.0;
 constexpr double kViewBottom = -0.25, kViewTop = 1.75;
+// Radius (ball) or half side (box) of the two object sizes: 20 and 36 pixels across at 128x128,
+// so a small object still covers more than one 16x16-pixel cell of the tiny model's latent grid
+// (at 0.12 / 0.22 a small object was a few pixels of one cell and the model never drew it).
+constexpr double kSmallSize = 0.16, kLargeSize = 0.28;
 constexpr int kSubsteps = 20;             // physics steps per video frame
 constexpr double kAudibleSpeed = 0.2;     // slower contacts make no impact sound
 constexpr double kRestSpeed = 0.15;       // a bounce slower than this comes to rest
@@ -205,7 +209,7 @@ SceneSpec random_scene(uint64_t seed, const SceneOptions& o) {
       obj.color = pick_one(rng, object_colors());
     } while (obj.color.name == s.floor.name);
     obj.material = static_cast<Material>(std::uniform_int_distribution<int>(0, 2)(rng));
-    obj.size = pick(rng, 0, 1) < 0.5 ? 0.12 : 0.22;
+    obj.size = pick(rng, 0, 1) < 0.5 ? kSmallSize : kLargeSize;
     obj.motion = static_cast<Motion>(std::uniform_int_distribution<int>(0, 3)(rng));
     const double lane = n == 1 ? 0.0 : -0.5 + static_cast<double>(i) / (n - 1);
     switch (obj.motion) {
@@ -296,7 +300,7 @@ std::string caption_of(const SceneSpec& spec) {
   for (size_t i = 0; i < spec.objects.size(); ++i) {
     const ObjectSpec& o = spec.objects[i];
     const bool ball = o.shape == Shape::kBall;
-    const char* size = o.size < 0.17 ? "small" : "large";
+    const char* size = o.size < (kSmallSize + kLargeSize) / 2 ? "small" : "large";
     std::string motion, sound;
     switch (o.motion) {
       case Motion::kFalls:

@@ -140,7 +140,7 @@ TrackPoint analyse_frame(const uint8_t* img, int w, int h, const AnalysisOptions
     sx += m * (i % w + 0.5);
     sy += m * (i / w + 0.5);
   }
-  // Specks smaller than a fifth of the smallest scene object (~190 pixels at 128x128) are noise.
+  // Specks smaller than a tenth of the smallest scene object (~330 pixels at 128x128) are noise.
   if (mass < 0.002 * w * h) return p;
   p.found = true;
   p.weight = mass;
