@@ -290,6 +290,22 @@ at::Tensor clip_mel(const mmaudio::MelConverter& mel, const at::Tensor& audio, i
   return mel.forward(audio.unsqueeze(0))[0].narrow(1, 0, frames);
 }
 
+// First mel frame of a `seg`-frame window of a `total`-frame clip. With probability
+// `impact_bias` the window holds one of the clip's impacts (at a random place in it): impacts
+// are a few frames of a clip that is mostly silence or steady noise, so windows drawn uniformly
+// teach the decoders the silence and not the knock.
+int64_t draw_segment(const TinyClip& clip, at::Generator& gen, int64_t total, int64_t seg,
+                     int64_t hop, double impact_bias) {
+  const int64_t last = total - seg;
+  int64_t first = draw_index(gen, last + 1);
+  if (!clip.impacts.empty() && at::rand({1}, gen).item<double>() < impact_bias) {
+    const double t = clip.impacts[draw_index(gen, static_cast<int64_t>(clip.impacts.size()))];
+    const auto frame = static_cast<int64_t>(t * 16000.0 / static_cast<double>(hop));
+    first = std::clamp<int64_t>(frame - draw_index(gen, seg), 0, last);
+  }
+  return first;
+}
+
 }  // namespace
 
 void train_audio_vae(const TrainContext& ctx) {
@@ -300,6 +316,10 @@ void train_audio_vae(const TrainContext& ctx) {
   const mmaudio::MelConverter mel(mmaudio::mel_16k());
   const auto options = scene_options(ctx);
   const int64_t frames = st.at("mel_frames"), batch = st.at("batch");
+  const int64_t seg = st.value("segment_frames", int64_t{0}), hop = mel.config().hop_size;
+  const double impact_bias = st.value("impact_fraction", 0.0);
+  DUET_CHECK(seg % 2 == 0 && seg <= frames, "{}: stages.audio_vae.segment_frames must be even and "
+             "at most mel_frames ({}), got {}", ctx.recipe_path, frames, seg);
   // data_mean / data_std: the training set's per-bin log-mel statistics (MMAudio's are those
   // of its own data); buffers, not trained.
   {
@@ -319,9 +339,14 @@ void train_audio_vae(const TrainContext& ctx) {
   run_stage(ctx, "audio_vae", st, params, opt, [&](int64_t, at::Generator& gen) -> Losses {
     std::vector<at::Tensor> mels;
     for (uint64_t seed : draw_seeds(gen, batch)) {
-      mels.push_back(clip_mel(mel, training_clip(seed, options).audio, frames));
+      const TinyClip clip = training_clip(seed, options);
+      const at::Tensor m = clip_mel(mel, clip.audio, frames);
+      // Optional windows (the VAE is convolutional): on whole clips it learnt the silence and
+      // the steady rolling noise and dropped the impacts (BENCHMARKS.md, duet-tiny).
+      const int64_t first = seg > 0 ? draw_segment(clip, gen, frames, seg, hop, impact_bias) : 0;
+      mels.push_back(seg > 0 ? m.narrow(1, first, seg) : m);
     }
-    const at::Tensor x = at::stack(mels);  // [B, 80, T]
+    const at::Tensor x = at::stack(mels);  // [B, 80, T or segment_frames]
     WeightStore store = WeightStore::from_tensors(params);
     const mmaudio::MMAudioVae vae(store, cfg);
     const at::Tensor z = vae.encode(x);  // [B, 20, T / 2]
@@ -402,14 +427,7 @@ void train_vocoder(const TrainContext& ctx) {
         at::NoGradGuard no_grad;
         m = mel.forward(clip.audio.unsqueeze(0))[0];  // [80, T]
       }
-      const int64_t last = m.size(1) - seg;
-      int64_t first = draw_index(gen, last + 1);
-      // Most segments hold an impact: the sounds are sparse and silence is easy.
-      if (!clip.impacts.empty() && at::rand({1}, gen).item<double>() < impact_bias) {
-        const double t = clip.impacts[draw_index(gen, static_cast<int64_t>(clip.impacts.size()))];
-        const auto frame = static_cast<int64_t>(t * 16000.0 / static_cast<double>(hop));
-        first = std::clamp<int64_t>(frame - draw_index(gen, seg), 0, last);
-      }
+      const int64_t first = draw_segment(clip, gen, m.size(1), seg, hop, impact_bias);
       mels.push_back(m.narrow(1, first, seg));
       wavs.push_back(clip.audio.narrow(0, first * hop, seg * hop));
     }
