@@ -1,5 +1,6 @@
 // duet_scenes (tools/train): the procedural training scenes written as MP4 clips with sound,
-// decoded back and checked against the JSONL ground truth written beside them.
+// decoded back and checked against the JSONL ground truth written beside them; duet_eval_tiny
+// (tools/eval_tiny) describing such clips and scoring the generator's own renders.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "media/image_reader.h"
 #include "support/test_support.h"
 #include "unit/media/media_probe.h"
 
@@ -36,6 +38,60 @@ TEST(Scenes, DumpWritesClipsWithSoundAndTheirGroundTruth) {
     ++n;
   }
   EXPECT_EQ(n, 2);
+}
+
+fs::path tool_path(const char* name) { return test::duet_binary().parent_path() / name; }
+
+TEST(EvalTiny, ClipModeDescribesAWrittenSceneAsItsGroundTruthSays) {
+  test::TempDir tmp;
+  const auto r = test::run_command("'" + tool_path("duet_scenes").string() +
+                                   "' --count 4 --first-seed 20 --size 128 --out '" +
+                                   tmp.path().string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(test::read_file(tmp / "scenes.jsonl"));
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    const auto truth = nlohmann::json::parse(line);
+    const fs::path clip = tmp / truth.at("file").get<std::string>();
+    const fs::path strip = tmp / ("strip" + std::to_string(n) + ".png");
+    const fs::path report = tmp / ("report" + std::to_string(n) + ".json");
+    const auto e = test::run_command("'" + tool_path("duet_eval_tiny").string() + "' --clip '" +
+                                     clip.string() + "' --strip '" + strip.string() +
+                                     "' --json '" + report.string() + "'");
+    ASSERT_EQ(e.exit_code, 0) << e.err;
+    EXPECT_NE(e.out.find("onsets"), std::string::npos) << e.out;
+    const auto got = nlohmann::json::parse(test::read_file(report));
+    const auto& object = truth.at("objects")[0];
+    EXPECT_EQ(got.at("color"), object.at("color")) << line;
+    EXPECT_EQ(got.at("motion"), object.at("motion")) << line;
+    // Still scenes are exactly silent; every other scene rolls, slides or knocks.
+    if (object.at("motion") == "still") {
+      EXPECT_LT(got.at("audio_rms_dbfs").get<double>(), -100.0) << line;
+    } else {
+      EXPECT_GT(got.at("audio_peak_dbfs").get<double>(), -60.0) << line;
+    }
+    const media::RgbImage png = media::read_image(strip.string());
+    EXPECT_EQ(png.width, 128 * 11);  // frames 0, 12, ..., 120
+    EXPECT_EQ(png.height, 128);
+    ++n;
+  }
+  EXPECT_EQ(n, 4);
+}
+
+TEST(EvalTiny, OracleScoresTheGeneratorsOwnRendersAndRejectsBadOptions) {
+  test::TempDir tmp;
+  const std::string tool = "'" + tool_path("duet_eval_tiny").string() + "'";
+  const auto r = test::run_command(tool + " --oracle --count 4 --json '" + (tmp / "o.json").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto s = nlohmann::json::parse(test::read_file(tmp / "o.json")).at("summary");
+  EXPECT_EQ(s.at("clips"), 4);
+  EXPECT_EQ(s.at("color").at("ok"), 4);
+  EXPECT_EQ(s.at("motion").at("ok"), 4);
+  EXPECT_EQ(s.at("still").at("quiet"), 1);  // motions in turn: one still clip in four
+  const auto bad = test::run_command(tool + " --strip '" + (tmp / "x.png").string() + "' --oracle");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("--strip goes with --clip"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -10,7 +10,11 @@
 // --decoders passes those renders through the model's autoencoders (video VAE encode + decode;
 // log-mel, audio VAE encode + decode, vocoder): the best the generator could score if the
 // fusion model produced the true latents.
+// --clip FILE.mp4 analyses one clip (any prompt, e.g. the README's): the object's colour and
+// motion, the visual impacts and audio onsets with their times, the sound's level; --strip PNG
+// writes its frame strip.
 //
+//   duet_eval_tiny --clip clip.mp4 [--strip clip.png] [--json FILE]
 //   duet_eval_tiny [--model DIR] [--count 40] [--first-seed 1000000] [--steps N]
 //                  [--guidance G] [--audio-guidance G] [--slg-layer N] [--shift S] [--sampler NAME]
 //                  [--out DIR] [--json FILE] [--oracle | --decoders]
@@ -56,6 +60,7 @@ struct Options {
   std::optional<std::string> sampler;
   std::string out, json, device = "auto";
   int strips = 0;  // PNG strips (every 12th frame) of the first N clips, beside them
+  std::string clip, strip;  // --clip: one clip analysed; --strip: its frame strip
   bool oracle = false;
   bool decoders = false;
   bool keep_oracle_files = false;  // --oracle with --out: through the MP4 round trip
@@ -350,7 +355,67 @@ void write_strip(const Decoded& d, const std::string& path) {
   media::write_png(path, strip);
 }
 
+std::string seconds_list(const std::vector<double>& times) {
+  std::string s;
+  for (double t : times) s += fmt::format("{}{:.2f}", s.empty() ? "" : " ", t);
+  return s.empty() ? "none" : s;
+}
+
+// Peak level of the loudest 10 ms window, dBFS: how loud the loudest sound is, where the RMS
+// over the clip mixes it with the silence around it.
+double peak_window_dbfs(const std::vector<float>& audio, int sample_rate) {
+  const size_t hop = static_cast<size_t>(sample_rate / 100);
+  double best = 0;
+  for (size_t i = 0; i + hop <= audio.size(); i += hop) {
+    double e = 0;
+    for (size_t j = i; j < i + hop; ++j) e += static_cast<double>(audio[j]) * audio[j];
+    best = std::max(best, e / static_cast<double>(hop));
+  }
+  return 10 * std::log10(best + 1e-12);
+}
+
+// --clip: one clip, whatever its prompt, described by the same analyser.
+int describe_clip(const Options& o) {
+  const Decoded d = decode(o.clip);
+  if (!o.strip.empty()) write_strip(d, o.strip);
+  const eval::ClipAnalysis a =
+      eval::analyse_clip({d.frames, d.width, d.height, d.fps, d.audio, d.sample_rate});
+  const size_t frames = d.frames.size() / (3u * d.width * d.height);
+  const std::string motion = a.motion ? scenes::motion_name(*a.motion) : "none";
+  std::printf("%s: %dx%d, %zu frames at %.2f fps, %.2f s of sound at %d Hz\n", o.clip.c_str(),
+              d.width, d.height, frames, d.fps,
+              static_cast<double>(d.audio.size()) / d.sample_rate, d.sample_rate);
+  std::printf("  object   %s (median RGB %.0f %.0f %.0f, delta E %.1f), in %d of %zu frames\n",
+              a.color.empty() ? "none" : a.color.c_str(), a.rgb[0], a.rgb[1], a.rgb[2],
+              a.color_distance, a.frames_found, frames);
+  std::printf("  motion   %s\n", motion.c_str());
+  std::printf("  impacts  seen at %s s\n", seconds_list(a.visual_impacts).c_str());
+  std::printf("  onsets   heard at %s s\n", seconds_list(a.audio_onsets).c_str());
+  std::printf("  sync     %d/%d impacts with an onset within +-1 frame\n", a.sync.matched,
+              a.sync.impacts);
+  const double peak = peak_window_dbfs(d.audio, d.sample_rate);
+  std::printf("  sound    RMS %.1f dBFS, loudest 10 ms %.1f dBFS\n", a.audio_rms_dbfs, peak);
+  if (!o.json.empty()) {
+    const nlohmann::json report = {{"clip", o.clip},
+                                   {"color", a.color},
+                                   {"rgb", {a.rgb[0], a.rgb[1], a.rgb[2]}},
+                                   {"frames_with_object", a.frames_found},
+                                   {"motion", motion},
+                                   {"visual_impacts", a.visual_impacts},
+                                   {"audio_onsets", a.audio_onsets},
+                                   {"sync", {{"impacts", a.sync.impacts}, {"matched", a.sync.matched}}},
+                                   {"audio_rms_dbfs", a.audio_rms_dbfs},
+                                   {"audio_peak_dbfs", peak}};
+    std::ofstream f(o.json);
+    f << report.dump(2) << "\n";
+    DUET_CHECK(f.good(), "cannot write '{}'", o.json);
+  }
+  return 0;
+}
+
 int run(const Options& o) {
+  if (!o.clip.empty()) return describe_clip(o);
+  DUET_CHECK(o.strip.empty(), "--strip goes with --clip (use --strips N with generated clips)");
   DUET_CHECK(o.count > 0, "--count must be positive");
   DUET_CHECK(!(o.oracle && o.decoders), "--oracle and --decoders exclude each other");
   if (!o.oracle || o.keep_oracle_files) fs::create_directories(o.out);
@@ -432,6 +497,9 @@ int main(int argc, char** argv) {
   app.add_flag("--decoders", o.decoders,
                "Pass the renders through the model's autoencoders (video VAE; audio VAE and "
                "vocoder) instead of generating: what the decoders allow at best");
+  app.add_option("--clip", o.clip, "Analyse this MP4 (any prompt) instead of scoring: colour, "
+                 "motion, impact and onset times, sound level")->check(CLI::ExistingFile);
+  app.add_option("--strip", o.strip, "With --clip: write its frame strip (every 12th frame) as PNG");
   CLI11_PARSE(app, argc, argv);
   o.keep_oracle_files = o.oracle && app.count("--out") > 0;
   try {
