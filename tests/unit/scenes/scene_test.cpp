@@ -119,7 +119,7 @@ TEST(Scenes, CaptionsNameColourShapeMotionAndSound) {
             "every bounce<ENDAUDCAP>");
   s.objects[0].shape = Shape::kBox;
   s.objects[0].motion = Motion::kRollsLeft;
-  s.objects[0].size = 0.22;
+  s.objects[0].size = 0.28;
   EXPECT_EQ(caption_of(s),
             "A large red wooden box slides to the left on a gray floor. <AUDCAP>a scraping "
             "sound<ENDAUDCAP>");
