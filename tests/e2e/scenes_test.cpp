@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "media/image_reader.h"
 #include "support/test_support.h"
@@ -17,17 +19,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
+fs::path tool_path(const char* name) { return test::duet_binary().parent_path() / name; }
+
+// Runs duet_scenes with `args` into `dir`; -> the ground truth it wrote, one object per scene.
+std::vector<nlohmann::json> write_scenes(const fs::path& dir, const std::string& args) {
+  const auto r = test::run_command("'" + tool_path("duet_scenes").string() + "' " + args +
+                                   " --out '" + dir.string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(test::read_file(dir / "scenes.jsonl"));
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(lines, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
 TEST(Scenes, DumpWritesClipsWithSoundAndTheirGroundTruth) {
   test::TempDir tmp;
-  const fs::path tool = test::duet_binary().parent_path() / "duet_scenes";
-  const auto r = test::run_command("'" + tool.string() + "' --count 2 --first-seed 1 --size 64 --strips --out '" +
-                                   tmp.path().string() + "'");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::istringstream lines(test::read_file(tmp / "scenes.jsonl"));
-  std::string line;
   int n = 0;
-  while (std::getline(lines, line)) {
-    const auto j = nlohmann::json::parse(line);
+  for (const auto& j : write_scenes(tmp.path(), "--count 2 --first-seed 1 --size 64 --strips")) {
     const std::string file = (tmp / j.at("file").get<std::string>()).string();
     const auto info = media::probe::probe_file(file);
     EXPECT_EQ(info.count(AVMEDIA_TYPE_AUDIO), 1);
@@ -40,19 +48,11 @@ TEST(Scenes, DumpWritesClipsWithSoundAndTheirGroundTruth) {
   EXPECT_EQ(n, 2);
 }
 
-fs::path tool_path(const char* name) { return test::duet_binary().parent_path() / name; }
-
 TEST(EvalTiny, ClipModeDescribesAWrittenSceneAsItsGroundTruthSays) {
   test::TempDir tmp;
-  const auto r = test::run_command("'" + tool_path("duet_scenes").string() +
-                                   "' --count 4 --first-seed 20 --size 128 --out '" +
-                                   tmp.path().string() + "'");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  std::istringstream lines(test::read_file(tmp / "scenes.jsonl"));
-  std::string line;
   int n = 0;
-  while (std::getline(lines, line)) {
-    const auto truth = nlohmann::json::parse(line);
+  for (const auto& truth : write_scenes(tmp.path(), "--count 4 --first-seed 20 --size 128")) {
+    const std::string line = truth.dump();
     const fs::path clip = tmp / truth.at("file").get<std::string>();
     const fs::path strip = tmp / ("strip" + std::to_string(n) + ".png");
     const fs::path report = tmp / ("report" + std::to_string(n) + ".json");
