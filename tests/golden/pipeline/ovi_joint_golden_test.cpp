@@ -100,9 +100,13 @@ Run make_run(const Case& c) {
 
 void expect_context(const at::Tensor& ctx, const at::Tensor& ref, const char* what) {
   // ctx: [text_len, dim] zero padded; ref: [len, dim] (what Ovi's T5 returns).
+  // The encoder runs in bf16 (as Ovi's does), and bf16 matmuls round differently on different
+  // CPU kernels: the fixtures come from a machine with AMX, and on an AVX512-BF16 one (AMD EPYC)
+  // the video negative prompt's context differs by 8.4e-4 while the prompt's matches exactly.
+  // So the brief's bf16 tolerance, not the 1e-6 that one machine allows.
   const int64_t n = ref.size(0);
   SCOPED_TRACE(what);
-  EXPECT_LE(logged_error(ctx.narrow(0, 0, n).to(at::kFloat), ref), 1e-6);
+  EXPECT_LE(logged_error(ctx.narrow(0, 0, n).to(at::kFloat), ref), 1e-2);
   EXPECT_EQ(ctx.narrow(0, n, ctx.size(0) - n).abs().max().item<float>(), 0.0f);
 }
 
