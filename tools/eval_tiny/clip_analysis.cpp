@@ -440,10 +440,13 @@ std::vector<double> visual_impacts(const std::vector<TrackPoint>& track, int wid
   return seconds;
 }
 
-std::vector<double> audio_onsets(const std::vector<float>& audio, int sample_rate,
-                                 const AnalysisOptions& o) {
-  DUET_CHECK(sample_rate > 0, "audio_onsets: sample rate {} must be positive", sample_rate);
-  const size_t hop = static_cast<size_t>(std::max(1L, std::lround(0.010 * sample_rate)));
+static size_t energy_hop(int sample_rate) {
+  return static_cast<size_t>(std::max(1L, std::lround(0.010 * sample_rate)));
+}
+
+std::vector<double> hop_energies(const std::vector<float>& audio, int sample_rate) {
+  DUET_CHECK(sample_rate > 0, "audio energies: sample rate {} must be positive", sample_rate);
+  const size_t hop = energy_hop(sample_rate);
   const size_t n = audio.size() / hop;
   std::vector<double> energy(n, 0.0);
   for (size_t i = 0; i < n; ++i) {
@@ -451,6 +454,15 @@ std::vector<double> audio_onsets(const std::vector<float>& audio, int sample_rat
       energy[i] += static_cast<double>(audio[i * hop + k]) * audio[i * hop + k];
     energy[i] /= static_cast<double>(hop);
   }
+  return energy;
+}
+
+std::vector<double> audio_onsets(const std::vector<float>& audio, int sample_rate,
+                                 const AnalysisOptions& o) {
+  DUET_CHECK(sample_rate > 0, "audio_onsets: sample rate {} must be positive", sample_rate);
+  const size_t hop = energy_hop(sample_rate);
+  const std::vector<double> energy = hop_energies(audio, sample_rate);
+  const size_t n = energy.size();
   const double floor = std::pow(10.0, o.onset_floor_dbfs / 10.0);
   std::vector<double> onsets;
   size_t last = 0;

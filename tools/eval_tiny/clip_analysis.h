@@ -97,6 +97,8 @@ std::optional<scenes::Motion> classify_motion(const std::vector<TrackPoint>& tra
 // Bounces and landings (vertical) and wall hits (horizontal), in seconds.
 std::vector<double> visual_impacts(const std::vector<TrackPoint>& track, int width, int height,
                                    double fps, const AnalysisOptions& options = {});
+// Mean square of each 10 ms hop of `audio` (what onsets and peak levels are measured on).
+std::vector<double> hop_energies(const std::vector<float>& audio, int sample_rate);
 std::vector<double> audio_onsets(const std::vector<float>& audio, int sample_rate,
                                  const AnalysisOptions& options = {});
 // For each impact, whether an onset lies within +-tolerance seconds.

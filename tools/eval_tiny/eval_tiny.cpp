@@ -361,16 +361,11 @@ std::string seconds_list(const std::vector<double>& times) {
   return s.empty() ? "none" : s;
 }
 
-// Peak level of the loudest 10 ms window, dBFS: how loud the loudest sound is, where the RMS
-// over the clip mixes it with the silence around it.
+// Level of the loudest 10 ms hop, dBFS: how loud the loudest sound is, where the RMS over the
+// clip mixes it with the silence around it.
 double peak_window_dbfs(const std::vector<float>& audio, int sample_rate) {
-  const size_t hop = static_cast<size_t>(sample_rate / 100);
-  double best = 0;
-  for (size_t i = 0; i + hop <= audio.size(); i += hop) {
-    double e = 0;
-    for (size_t j = i; j < i + hop; ++j) e += static_cast<double>(audio[j]) * audio[j];
-    best = std::max(best, e / static_cast<double>(hop));
-  }
+  const std::vector<double> energy = eval::hop_energies(audio, sample_rate);
+  const double best = energy.empty() ? 0.0 : *std::max_element(energy.begin(), energy.end());
   return 10 * std::log10(best + 1e-12);
 }
 

@@ -343,8 +343,8 @@ void train_audio_vae(const TrainContext& ctx) {
       const at::Tensor m = clip_mel(mel, clip.audio, frames);
       // Optional windows (the VAE is convolutional): on whole clips it learnt the silence and
       // the steady rolling noise and dropped the impacts (BENCHMARKS.md, duet-tiny).
-      const int64_t first = seg > 0 ? draw_segment(clip, gen, frames, seg, hop, impact_bias) : 0;
-      mels.push_back(seg > 0 ? m.narrow(1, first, seg) : m);
+      mels.push_back(
+          seg > 0 ? m.narrow(1, draw_segment(clip, gen, frames, seg, hop, impact_bias), seg) : m);
     }
     const at::Tensor x = at::stack(mels);  // [B, 80, T or segment_frames]
     WeightStore store = WeightStore::from_tensors(params);
