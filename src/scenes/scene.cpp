@@ -235,6 +235,12 @@ SceneSpec random_scene(uint64_t seed, const SceneOptions& o) {
   return s;
 }
 
+std::vector<uint8_t> render_backdrop(const SceneSpec& spec) {
+  std::vector<uint8_t> image(static_cast<size_t>(spec.width) * spec.height * 3);
+  draw_frame(image, spec, {});
+  return image;
+}
+
 Scene render_scene(const SceneSpec& spec) {
   DUET_CHECK(!spec.objects.empty(), "a scene needs at least one object");
   Scene scene;

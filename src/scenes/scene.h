@@ -87,6 +87,9 @@ struct SceneOptions {
 // A random scene: one object (or up to max_objects), random colour, size, material, motion.
 SceneSpec random_scene(uint64_t seed, const SceneOptions& options);
 Scene render_scene(const SceneSpec& spec);
+// The scene's frame without its objects (backdrop above the floor line, floor below):
+// height x width x 3, RGB. Every pixel of a rendered frame that differs from it shows an object.
+std::vector<uint8_t> render_backdrop(const SceneSpec& spec);
 // "A small red rubber ball falls and bounces on a gray floor. <AUDCAP>soft rubber thuds at every
 // bounce<ENDAUDCAP>"
 std::string caption_of(const SceneSpec& spec);

@@ -74,6 +74,18 @@ TEST(TrainTiny, EveryStageTrainsAndThePackageGeneratesAClipWithSound) {
     }
     EXPECT_EQ(lines, 2) << stage;
   }
+  // The latent cache marks the cells where each clip's object is: some, never all.
+  for (int i = 0; i < 3; ++i) {
+    const at::Tensor video = load(tmp / "work" / "fusion" / "latents.safetensors",
+                                  "video." + std::to_string(i));
+    const at::Tensor cells = load(tmp / "work" / "fusion" / "latents.safetensors",
+                                  "objects." + std::to_string(i));
+    EXPECT_EQ(cells.sizes(), video.sizes().slice(1)) << i;
+    EXPECT_TRUE(cells.eq(0).logical_or(cells.eq(1)).all().item<bool>()) << i;
+    const double covered = cells.mean().item<double>();
+    EXPECT_GT(covered, 0.0) << i;
+    EXPECT_LT(covered, 0.7) << i;
+  }
   for (const char* f : {"duet.json", "fusion.safetensors", "text_encoder.safetensors",
                         "video_vae.safetensors", "audio_vae.safetensors", "vocoder.safetensors",
                         "tokenizer.model"}) {

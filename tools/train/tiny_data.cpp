@@ -15,6 +15,9 @@ TinyClip training_clip(uint64_t seed, const scenes::SceneOptions& options, int f
       at::from_blob(const_cast<uint8_t*>(scene.frames.data()), {f, h, w, 3}, at::kByte);
   // [F, H, W, 3] uint8 -> [3, F, H, W] in [-1, 1]
   clip.video = pixels.permute({3, 0, 1, 2}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
+  std::vector<uint8_t> backdrop = scenes::render_backdrop(spec);
+  clip.backdrop = at::from_blob(backdrop.data(), {h, w, 3}, at::kByte)
+                      .permute({2, 0, 1}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
   clip.audio = at::from_blob(const_cast<float*>(scene.audio.data()),
                              {static_cast<int64_t>(scene.audio.size())}, at::kFloat)
                    .clone();

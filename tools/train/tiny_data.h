@@ -15,6 +15,7 @@ struct TinyClip {
   uint64_t seed = 0;
   std::string caption;
   at::Tensor video;             // [3, F, H, W] fp32 in [-1, 1]
+  at::Tensor backdrop;          // [3, H, W] fp32 in [-1, 1]: the frame without objects
   at::Tensor audio;             // [S] fp32 mono
   std::vector<double> impacts;  // seconds
   bool still = false;

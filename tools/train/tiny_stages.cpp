@@ -460,10 +460,70 @@ void train_vocoder(const TrainContext& ctx) {
 namespace {
 
 struct LatentSet {
-  std::vector<at::Tensor> video;  // [48, F', h, w] normalised
-  std::vector<at::Tensor> audio;  // [20, L]
+  std::vector<at::Tensor> video;    // [48, F', h, w] normalised
+  std::vector<at::Tensor> audio;    // [20, L]
+  std::vector<at::Tensor> objects;  // [F', h, w] fp32 in {0, 1}: latent cells showing an object
   std::vector<std::string> captions;
 };
+
+// Which latent cells show an object: a cell counts when any pixel of any frame it encodes
+// differs from the backdrop. The Wan VAE's causal time axis puts frame 0 alone in latent frame
+// 0 and each following `stride` frames in one latent frame.
+// -> [F', h, w] fp32 in {0, 1}
+at::Tensor object_cells(const TinyClip& clip, int64_t latent_frames, int64_t h, int64_t w) {
+  const int64_t frames = clip.video.size(1);
+  const int64_t stride = (frames - 1) / (latent_frames - 1);
+  DUET_CHECK(1 + stride * (latent_frames - 1) == frames,
+             "{} frames do not map onto {} causal latent frames", frames, latent_frames);
+  // [3, F, H, W] -> [F, H, W]: any channel off the backdrop by more than a rounding step
+  const at::Tensor pixels =
+      (clip.video - clip.backdrop.unsqueeze(1)).abs().amax(0).gt(0.5 / 127.5).to(at::kFloat);
+  const at::Tensor first = pixels.narrow(0, 0, 1);
+  const at::Tensor rest = pixels.narrow(0, 1, frames - 1)
+                              .view({latent_frames - 1, stride, pixels.size(1), pixels.size(2)})
+                              .amax(1);
+  const at::Tensor per_frame = at::cat({first, rest});  // [F', H, W]
+  return std::get<0>(at::adaptive_max_pool2d(per_frame, {h, w})).contiguous();
+}
+
+// Runs work(i) for every i in [0, count) on `workers` threads of one intra-op thread each;
+// make_worker() builds one worker's state and returns its work function. The first failure is
+// rethrown once every worker has stopped.
+template <typename MakeWorker>
+void for_each_clip(int workers, int64_t count, const std::string& what, MakeWorker make_worker) {
+  const int main_threads = at::get_num_threads();
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<int64_t> next{0}, done{0};
+  std::mutex log_mutex;
+  std::exception_ptr failure;
+  std::atomic<bool> failed{false};
+  auto run = [&] {
+    try {
+      at::set_num_threads(1);
+      at::NoGradGuard no_grad;
+      auto work = make_worker();
+      for (int64_t i = next++; i < count && !failed; i = next++) {
+        work(i);
+        if (const int64_t n = ++done; n % 50 == 0) {
+          const double s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          const std::lock_guard lock(log_mutex);
+          spdlog::info("fusion: {} {}/{} clips ({:.2f} s per clip, {} workers)", what, n, count,
+                       s / static_cast<double>(n), workers);
+        }
+      }
+    } catch (...) {
+      const std::lock_guard lock(log_mutex);
+      if (!failure) failure = std::current_exception();
+      failed = true;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int w = 0; w < workers; ++w) pool.emplace_back(run);
+  for (auto& t : pool) t.join();
+  at::set_num_threads(main_threads);
+  if (failure) std::rethrow_exception(failure);
+}
 
 // One worker's VAEs: the causal video VAE keeps per-call caches in its modules, so workers
 // never share instances.
@@ -495,69 +555,61 @@ struct LatentEncoder {
   int64_t audio_latents;
 };
 
-// Encodes `count` training clips with the trained VAEs, cached in <dir>/latents.safetensors.
-// The VAEs' small convolutions gain nothing from intra-op threads (2.9 s per 121-frame clip on
-// one thread or two), so clips are spread over single-threaded workers instead.
+// Encodes `count` training clips with the trained VAEs and finds their object cells, cached in
+// <dir>/latents.safetensors. The VAEs' small convolutions gain nothing from intra-op threads
+// (2.9 s per 121-frame clip on one thread or two), so clips are spread over single-threaded
+// workers instead. A cache without object cells (written before they were kept) gets them added
+// by rendering the scenes again, without encoding.
 LatentSet encode_latents(const TrainContext& ctx, const std::string& dir, int64_t count) {
   const std::string cache = dir + "/latents.safetensors";
+  const int workers = ctx.threads > 0 ? ctx.threads : at::get_num_threads();
+  const auto options = scene_options(ctx);
+  at::Generator gen = step_generator(recipe_seed(ctx), 77, 0);
+  const std::vector<uint64_t> seeds = draw_seeds(gen, count);
   LatentSet set;
+  bool encoded = false;
   if (fs::exists(cache)) {
     std::map<std::string, std::string> meta;
     ParamMap all = load_tensors(cache, &meta);
     const json captions = json::parse(meta.at("captions"));
-    for (size_t i = 0; i < captions.size(); ++i) {
-      set.video.push_back(all.at(fmt::format("video.{}", i)));
-      set.audio.push_back(all.at(fmt::format("audio.{}", i)));
-      set.captions.push_back(captions[i]);
-    }
-    if (static_cast<int64_t>(set.video.size()) == count) return set;
-    set = {};
-  }
-  const auto options = scene_options(ctx);
-  at::Generator gen = step_generator(recipe_seed(ctx), 77, 0);
-  const std::vector<uint64_t> seeds = draw_seeds(gen, count);
-  set.video.resize(seeds.size());
-  set.audio.resize(seeds.size());
-  set.captions.resize(seeds.size());
-  const int workers = ctx.threads > 0 ? ctx.threads : at::get_num_threads();
-  const int main_threads = at::get_num_threads();
-  const auto start = std::chrono::steady_clock::now();
-  std::atomic<int64_t> next{0}, done{0};
-  std::mutex log_mutex;
-  std::exception_ptr failure;
-  std::atomic<bool> failed{false};
-  auto work = [&] {
-    try {
-      at::set_num_threads(1);
-      at::NoGradGuard no_grad;
-      const LatentEncoder enc(ctx);
-      for (int64_t i = next++; i < count && !failed; i = next++) {
-        const TinyClip clip = training_clip(seeds[i], options);
-        std::tie(set.video[i], set.audio[i]) = enc.encode(clip);
-        set.captions[i] = clip.caption;
-        if (const int64_t n = ++done; n % 50 == 0) {
-          const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          const std::lock_guard lock(log_mutex);
-          spdlog::info("fusion: encoded {}/{} clips ({:.2f} s per clip, {} workers)", n, count,
-                       s / static_cast<double>(n), workers);
+    if (static_cast<int64_t>(captions.size()) == count) {
+      encoded = true;
+      for (size_t i = 0; i < captions.size(); ++i) {
+        set.video.push_back(all.at(fmt::format("video.{}", i)));
+        set.audio.push_back(all.at(fmt::format("audio.{}", i)));
+        set.captions.push_back(captions[i]);
+        if (const auto it = all.find(fmt::format("objects.{}", i)); it != all.end()) {
+          set.objects.push_back(it->second);
         }
       }
-    } catch (...) {
-      const std::lock_guard lock(log_mutex);
-      if (!failure) failure = std::current_exception();
-      failed = true;
+      if (static_cast<int64_t>(set.objects.size()) == count) return set;
     }
-  };
-  std::vector<std::thread> pool;
-  for (int w = 0; w < workers; ++w) pool.emplace_back(work);
-  for (auto& t : pool) t.join();
-  at::set_num_threads(main_threads);
-  if (failure) std::rethrow_exception(failure);
+  }
+  if (!encoded) {
+    set = {};
+    set.video.resize(seeds.size());
+    set.audio.resize(seeds.size());
+    set.captions.resize(seeds.size());
+  }
+  set.objects.assign(seeds.size(), at::Tensor());
+  for_each_clip(workers, count, encoded ? "found objects in" : "encoded", [&] {
+    auto enc = encoded ? nullptr : std::make_shared<LatentEncoder>(ctx);
+    return [&, enc](int64_t i) {
+      const TinyClip clip = training_clip(seeds[i], options);
+      if (enc) {
+        std::tie(set.video[i], set.audio[i]) = enc->encode(clip);
+        set.captions[i] = clip.caption;
+      }
+      const at::Tensor& v = set.video[i];  // [48, F', h, w]
+      set.objects[i] = object_cells(clip, v.size(1), v.size(2), v.size(3));
+    };
+  });
   ParamMap all;
   json captions = json::array();
   for (size_t i = 0; i < seeds.size(); ++i) {
     all[fmt::format("video.{}", i)] = set.video[i];
     all[fmt::format("audio.{}", i)] = set.audio[i];
+    all[fmt::format("objects.{}", i)] = set.objects[i];
     captions.push_back(set.captions[i]);
   }
   save_tensors(cache, all, at::kFloat, {{"captions", captions.dump()}});
@@ -606,18 +658,22 @@ void train_fusion(const TrainContext& ctx) {
   const int64_t batch = st.at("batch");
   const double shift = st.at("shift"), drop = st.at("caption_dropout");
   const double audio_w = st.value("audio_weight", 1.0);
+  // The objects cover a few of a frame's 64 latent cells; at weight 1 the backdrop dominates the
+  // loss and the model learned it while drawing the objects as faint blobs.
+  const double object_w = st.value("object_weight", 1.0);
   const std::string neg_video = st.at("negative_prompt"), neg_audio = st.at("audio_negative_prompt");
   const auto& v0 = data.video.front();
   const int64_t seq_video = v0.size(1) * (v0.size(2) / fcfg.video.patch_size[1]) *
                             (v0.size(3) / fcfg.video.patch_size[2]);
   const int64_t seq_audio = data.audio.front().size(1);
   run_stage(ctx, "fusion", st, params, opt, [&](int64_t, at::Generator& gen) -> Losses {
-    std::vector<at::Tensor> xv, xa;
+    std::vector<at::Tensor> xv, xa, obj;
     std::vector<std::string> pv, pa;
     for (int64_t i = 0; i < batch; ++i) {
       const int64_t j = draw_index(gen, static_cast<int64_t>(data.video.size()));
       xv.push_back(data.video[j]);
       xa.push_back(data.audio[j]);
+      obj.push_back(data.objects[j]);
       // The unconditional branch at sampling time sees the negative prompts.
       const bool dropped = at::rand({1}, gen).item<double>() < drop;
       pv.push_back(dropped ? neg_video : data.captions[j]);
@@ -643,10 +699,18 @@ void train_fusion(const TrainContext& ctx) {
                                         {.skip_block = std::nullopt,
                                          .attention = {.backend = nn::AttentionBackend::kSdpa,
                                                        .scale = std::nullopt}});
-    const at::Tensor lv = (ov - (ev - x0v)).pow(2).mean();
+    // [B, 48, F', h, w] squared errors; weights [B, 1, F', h, w], normalised to mean 1 so the
+    // loss keeps its scale
+    const at::Tensor err = (ov - (ev - x0v)).pow(2);
+    const at::Tensor cells = at::stack(obj).unsqueeze(1);
+    const at::Tensor weight = 1 + (object_w - 1) * cells;
+    const at::Tensor lv = (err * weight).mean() / weight.mean();
     const at::Tensor la = (oa - (ea - x0a)).pow(2).mean();
     (lv + audio_w * la).backward();
-    return {{"video", item(lv)}, {"audio", item(la)}};
+    const at::NoGradGuard no_grad;
+    const double on_objects =
+        item((err.mean(1, true) * cells).sum() / cells.sum().clamp_min(1));
+    return {{"video", item(lv)}, {"objects", on_objects}, {"audio", item(la)}};
   });
 }
 

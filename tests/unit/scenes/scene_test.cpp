@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -110,6 +111,33 @@ TEST(Scenes, PictureShowsTheObjectWhereThePhysicsPutsIt) {
   // The floor colour below the object, the backdrop above it.
   EXPECT_EQ(s.frame(0)[(63 * 64 + 2) * 3], 128);
   EXPECT_EQ(s.frame(0)[(2 * 64 + 2) * 3], 210);
+}
+
+TEST(Scenes, TheBackdropIsTheFrameWithoutItsObjects) {
+  // duet-tiny's fusion training weights latent cells by where frames differ from the backdrop.
+  ObjectSpec o = ball(Material::kRubber, Motion::kFalls);
+  o.y = 1.0;
+  const Scene s = render_scene(one(o));
+  const std::vector<uint8_t> backdrop = render_backdrop(s.spec);
+  ASSERT_EQ(backdrop.size(), 64u * 64 * 3);
+  const double radius_px = o.size * 64 / 2.0;  // the view is 2 world units wide
+  for (const int f : {0, 20, 60}) {
+    const auto [cx, cy] = s.centres[f][0];
+    int off = 0;
+    for (int y = 0; y < 64; ++y) {
+      for (int x = 0; x < 64; ++x) {
+        const size_t i = (static_cast<size_t>(y) * 64 + x) * 3;
+        const bool differs = !std::equal(backdrop.begin() + i, backdrop.begin() + i + 3,
+                                         s.frame(f) + i);
+        if (!differs) continue;
+        ++off;
+        EXPECT_LE(std::hypot(x + 0.5 - cx, y + 0.5 - cy), radius_px + 1.5)
+            << "frame " << f << " pixel " << x << "," << y;
+      }
+    }
+    // Nearly the whole disc differs (the red ball is far from both backdrop colours).
+    EXPECT_GT(off, 0.8 * M_PI * radius_px * radius_px) << "frame " << f;
+  }
 }
 
 TEST(Scenes, CaptionsNameColourShapeMotionAndSound) {
