@@ -6,6 +6,7 @@
 #include <sentencepiece_trainer.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -558,8 +559,9 @@ struct LatentEncoder {
 // Encodes `count` training clips with the trained VAEs and finds their object cells, cached in
 // <dir>/latents.safetensors. The VAEs' small convolutions gain nothing from intra-op threads
 // (2.9 s per 121-frame clip on one thread or two), so clips are spread over single-threaded
-// workers instead. A cache without object cells (written before they were kept) gets them added
-// by rendering the scenes again, without encoding.
+// workers instead. The clip seeds are successive draws of one generator, so a cache of fewer
+// clips is the start of a larger set: its clips are kept and only the rest encoded. A cached
+// clip without object cells (kept before they were) gets them by rendering its scene again.
 LatentSet encode_latents(const TrainContext& ctx, const std::string& dir, int64_t count) {
   const std::string cache = dir + "/latents.safetensors";
   const int workers = ctx.threads > 0 ? ctx.threads : at::get_num_threads();
@@ -567,36 +569,37 @@ LatentSet encode_latents(const TrainContext& ctx, const std::string& dir, int64_
   at::Generator gen = step_generator(recipe_seed(ctx), 77, 0);
   const std::vector<uint64_t> seeds = draw_seeds(gen, count);
   LatentSet set;
-  bool encoded = false;
+  set.video.resize(seeds.size());
+  set.audio.resize(seeds.size());
+  set.objects.resize(seeds.size());
+  set.captions.resize(seeds.size());
   if (fs::exists(cache)) {
     std::map<std::string, std::string> meta;
-    ParamMap all = load_tensors(cache, &meta);
+    const ParamMap all = load_tensors(cache, &meta);
     const json captions = json::parse(meta.at("captions"));
-    if (static_cast<int64_t>(captions.size()) == count) {
-      encoded = true;
-      for (size_t i = 0; i < captions.size(); ++i) {
-        set.video.push_back(all.at(fmt::format("video.{}", i)));
-        set.audio.push_back(all.at(fmt::format("audio.{}", i)));
-        set.captions.push_back(captions[i]);
-        if (const auto it = all.find(fmt::format("objects.{}", i)); it != all.end()) {
-          set.objects.push_back(it->second);
-        }
+    for (size_t i = 0; i < captions.size() && i < seeds.size(); ++i) {
+      set.video[i] = all.at(fmt::format("video.{}", i));
+      set.audio[i] = all.at(fmt::format("audio.{}", i));
+      set.captions[i] = captions[i];
+      if (const auto it = all.find(fmt::format("objects.{}", i)); it != all.end()) {
+        set.objects[i] = it->second;
       }
-      if (static_cast<int64_t>(set.objects.size()) == count) return set;
     }
   }
-  if (!encoded) {
-    set = {};
-    set.video.resize(seeds.size());
-    set.audio.resize(seeds.size());
-    set.captions.resize(seeds.size());
+  std::vector<int64_t> todo;
+  for (int64_t i = 0; i < count; ++i) {
+    if (!set.objects[i].defined()) todo.push_back(i);
   }
-  set.objects.assign(seeds.size(), at::Tensor());
-  for_each_clip(workers, count, encoded ? "found objects in" : "encoded", [&] {
-    auto enc = encoded ? nullptr : std::make_shared<LatentEncoder>(ctx);
-    return [&, enc](int64_t i) {
+  if (todo.empty()) return set;
+  const bool encoding = std::any_of(todo.begin(), todo.end(),
+                                    [&](int64_t i) { return !set.video[i].defined(); });
+  for_each_clip(workers, static_cast<int64_t>(todo.size()),
+                encoding ? "encoded" : "found objects in", [&] {
+    auto enc = encoding ? std::make_shared<LatentEncoder>(ctx) : nullptr;
+    return [&, enc](int64_t n) {
+      const int64_t i = todo[n];
       const TinyClip clip = training_clip(seeds[i], options);
-      if (enc) {
+      if (!set.video[i].defined()) {
         std::tie(set.video[i], set.audio[i]) = enc->encode(clip);
         set.captions[i] = clip.caption;
       }
