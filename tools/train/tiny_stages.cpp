@@ -664,6 +664,9 @@ void train_fusion(const TrainContext& ctx) {
   // The objects cover a few of a frame's 64 latent cells; at weight 1 the backdrop dominates the
   // loss and the model learned it while drawing the objects as faint blobs.
   const double object_w = st.value("object_weight", 1.0);
+  // bf16 matrix products with fp32 weights, optimiser and loss, where the CPU multiplies bf16
+  // natively (AVX512-BF16, AMX) or on a GPU.
+  const bool mixed = st.value("autocast", std::string("off")) == "bf16";
   const std::string neg_video = st.at("negative_prompt"), neg_audio = st.at("audio_negative_prompt");
   const auto& v0 = data.video.front();
   const int64_t seq_video = v0.size(1) * (v0.size(2) / fcfg.video.patch_size[1]) *
@@ -693,15 +696,17 @@ void train_fusion(const TrainContext& ctx) {
     const auto model = ovi::OviFusionModel::load(fcfg, store, "fusion.");
     WeightStore tstore = WeightStore::from_tensors(strip_prefix(params, "text."));
     const Umt5Encoder t5(tcfg, tstore);
+    const AutocastScope autocast(mixed);
     const at::Tensor cv = encode_prompts(t5, tok, pv);
     const at::Tensor ca = pv == pa ? cv : encode_prompts(t5, tok, pa);
-    const auto [ov, oa] = model.forward({.x_video = xtv, .x_audio = xta, .t_video = sigma * 1000,
+    const auto [ov16, oa16] = model.forward({.x_video = xtv, .x_audio = xta, .t_video = sigma * 1000,
                                          .t_audio = sigma * 1000, .context_video = cv,
                                          .context_audio = ca, .seq_len_video = seq_video,
                                          .seq_len_audio = seq_audio},
                                         {.skip_block = std::nullopt,
                                          .attention = {.backend = nn::AttentionBackend::kSdpa,
                                                        .scale = std::nullopt}});
+    const at::Tensor ov = ov16.to(at::kFloat), oa = oa16.to(at::kFloat);
     // [B, 48, F', h, w] squared errors; weights [B, 1, F', h, w], normalised to mean 1 so the
     // loss keeps its scale
     const at::Tensor err = (ov - (ev - x0v)).pow(2);

@@ -1,6 +1,7 @@
 #include "train_util.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
@@ -272,6 +273,18 @@ bool load_stage(const std::string& dir, ParamMap& params, AdamW& opt, int64_t* n
 at::Generator step_generator(uint64_t seed, uint64_t stream, int64_t step) {
   return at::make_generator<at::CPUGeneratorImpl>(
       mix(mix(seed, stream), static_cast<uint64_t>(step)));
+}
+
+AutocastScope::AutocastScope(bool on) : on_(on) {
+  if (!on_) return;
+  at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCPU, true);
+}
+
+AutocastScope::~AutocastScope() {
+  if (!on_) return;
+  at::autocast::set_autocast_enabled(at::kCPU, false);
+  at::autocast::clear_cache();
 }
 
 }  // namespace duet::train

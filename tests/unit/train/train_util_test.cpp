@@ -3,6 +3,7 @@
 // follow the reference initialisations where the architecture depends on them.
 #include "train_util.h"
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -39,6 +40,37 @@ TEST(WeightStoreFromTensors, ModelsComputeWithTheHeldTensorsAndGradientsReachThe
   ASSERT_TRUE(p.at("lin.weight").grad().defined());
   EXPECT_LT(rel_err(p.at("lin.weight").grad(), expect_w), 1e-6);
   EXPECT_LT(rel_err(p.at("lin.bias").grad(), at::full({3}, 7.0)), 1e-6);
+}
+
+// Mixed precision: inside the scope the product runs in bf16 yet the fp32 parameters get fp32
+// gradients close to the fp32 ones (bf16 tolerance); outside it (or when off) all is fp32.
+TEST(AutocastScope, Bf16ProductsWithFp32GradientsOnlyWhileItLives) {
+  ParamMap p = linear_params(64, 48, 13);
+  for (auto& [k, t] : p) t.requires_grad_(true);
+  WeightStore store = WeightStore::from_tensors(p);
+  nn::Linear lin;
+  lin.load(store.scope(""), "lin", 64, 48);
+  const at::Tensor x = at::randn({33, 64});
+  const at::Tensor probe = at::randn({33, 48});
+  auto grads = [&](bool mixed) {
+    for (auto& [k, t] : p) t.mutable_grad() = at::Tensor();
+    at::Tensor y;
+    {
+      const AutocastScope scope(mixed);
+      y = lin.forward(x);
+      EXPECT_EQ(y.scalar_type(), mixed ? at::kBFloat16 : at::kFloat);
+      (y.to(at::kFloat) * probe).sum().backward();
+    }
+    EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU));
+    return std::make_pair(p.at("lin.weight").grad().clone(), p.at("lin.bias").grad().clone());
+  };
+  const auto [w32, b32] = grads(false);
+  const auto [w16, b16] = grads(true);
+  EXPECT_EQ(w16.scalar_type(), at::kFloat);
+  EXPECT_LT(rel_err(w16, w32), 1e-2);
+  EXPECT_GT(rel_err(w16, w32), 0.0);  // the product really ran in bf16
+  EXPECT_LT(rel_err(b16, b32), 1e-2);
+  EXPECT_EQ(lin.forward(x).scalar_type(), at::kFloat);
 }
 
 TEST(WeightStoreFromTensors, AWrongShapeNamesTheKeyAndUnrequestedTensorsAreReported) {
