@@ -94,5 +94,41 @@ TEST(EvalTiny, OracleScoresTheGeneratorsOwnRendersAndRejectsBadOptions) {
   EXPECT_NE(bad.err.find("--strip goes with --clip"), std::string::npos) << bad.err;
 }
 
+// --decoders=video keeps the rendered sound and --decoders=audio the rendered frames, so each
+// half's score can be told apart: the kept half analyses exactly as the oracle's.
+TEST(EvalTiny, DecodersOfOneHalfKeepTheOtherAsRendered) {
+  test::TempDir tmp;
+  const std::string tool = "'" + tool_path("duet_eval_tiny").string() + "'";
+  auto clips = [&](const std::string& mode) {
+    const fs::path report = tmp / (mode + ".json");
+    // The oracle without --out analyses the renders themselves (no MP4 round trip), as the
+    // decoders' runs analyse what they decode.
+    const std::string out = mode == "--oracle" ? "" : " --out '" + (tmp / "clips").string() + "'";
+    const auto r = test::run_command(tool + " " + mode + " --count 2" + out + " --json '" +
+                                     report.string() + "'");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return nlohmann::json::parse(test::read_file(report));
+  };
+  const auto oracle = clips("--oracle").at("clips");
+  const auto video = clips("--decoders=video");
+  const auto audio = clips("--decoders=audio");
+  EXPECT_NE(video.at("model").get<std::string>().find("video only"), std::string::npos);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto& o = oracle[i];
+    const auto& v = video.at("clips")[i];
+    const auto& a = audio.at("clips")[i];
+    EXPECT_EQ(v.at("audio_onsets"), o.at("audio_onsets")) << i;
+    EXPECT_EQ(v.at("audio_rms_dbfs"), o.at("audio_rms_dbfs")) << i;
+    EXPECT_EQ(a.at("visual_impacts"), o.at("visual_impacts")) << i;
+    EXPECT_EQ(a.at("color"), o.at("color")) << i;
+    // ... while the decoded half differs from the render.
+    EXPECT_NE(v.at("color").at("rgb"), o.at("color").at("rgb")) << i;
+    EXPECT_NE(a.at("audio_rms_dbfs"), o.at("audio_rms_dbfs")) << i;
+  }
+  const auto bad = test::run_command(tool + " --decoders=mel --count 1");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("mel"), std::string::npos) << bad.err;
+}
+
 }  // namespace
 }  // namespace duet

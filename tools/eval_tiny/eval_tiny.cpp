@@ -9,7 +9,8 @@
 // --oracle analyses the scene generator's own renders instead: the analyser's baseline.
 // --decoders passes those renders through the model's autoencoders (video VAE encode + decode;
 // log-mel, audio VAE encode + decode, vocoder): the best the generator could score if the
-// fusion model produced the true latents.
+// fusion model produced the true latents. --decoders=video or --decoders=audio passes only that
+// half through its autoencoders and keeps the other as rendered: which half loses what.
 // --clip FILE.mp4 analyses one clip (any prompt, e.g. the README's): the object's colour and
 // motion, the visual impacts and audio onsets with their times, the sound's level; --strip PNG
 // writes its frame strip.
@@ -17,7 +18,7 @@
 //   duet_eval_tiny --clip clip.mp4 [--strip clip.png] [--json FILE]
 //   duet_eval_tiny [--model DIR] [--count 40] [--first-seed 1000000] [--steps N]
 //                  [--guidance G] [--audio-guidance G] [--slg-layer N] [--shift S] [--sampler NAME]
-//                  [--out DIR] [--json FILE] [--oracle | --decoders]
+//                  [--out DIR] [--json FILE] [--oracle | --decoders[=video|audio]]
 #include <ATen/core/grad_mode.h>
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -62,7 +63,7 @@ struct Options {
   int strips = 0;  // PNG strips (every 12th frame) of the first N clips, beside them
   std::string clip, strip;  // --clip: one clip analysed; --strip: its frame strip
   bool oracle = false;
-  bool decoders = false;
+  std::string decoders;  // --decoders: "both", "video" or "audio" (the halves decoded); empty: off
   bool keep_oracle_files = false;  // --oracle with --out: through the MP4 round trip
   double quiet_dbfs = -40.0;
 };
@@ -139,9 +140,18 @@ class Decoders {
     vocoder_ = mmaudio::load_bigvgan(voc.files.front(), {}, voc.key_prefix);
   }
 
-  // The scene's frames and sound through encode + decode of each autoencoder.
-  Decoded round_trip(const scenes::Scene& s) const {
+  // The scene's frames and sound through encode + decode of each autoencoder (the halves not
+  // asked for stay as rendered).
+  Decoded round_trip(const scenes::Scene& s, bool video, bool audio) const {
     at::NoGradGuard no_grad;
+    Decoded d = from_scene(s);
+    if (video) d.frames = video_round_trip(s);
+    if (audio) d.audio = audio_round_trip(s);
+    return d;
+  }
+
+ private:
+  std::vector<uint8_t> video_round_trip(const scenes::Scene& s) const {
     const int64_t f = s.spec.frames, h = s.spec.height, w = s.spec.width;
     // [F, H, W, 3] uint8 -> [1, 3, F, H, W] in [-1, 1] -> back
     const at::Tensor pixels =
@@ -150,12 +160,17 @@ class Decoders {
     const at::Tensor y = video_->decode(video_->encode(x))[0];  // [3, F, H, W]
     const at::Tensor out = y.add(1).mul(127.5).round().clamp(0, 255).to(at::kByte)
                                .permute({1, 2, 3, 0}).contiguous();
-    // audio: [N] -> log-mel [1, 80, T] (T even) -> latents -> mel -> [N']
+    return {out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel()};
+  }
+
+  std::vector<float> audio_round_trip(const scenes::Scene& s) const {
+    // [N] -> log-mel [1, 80, T] (T even) -> latents -> mel -> [N']
     const at::Tensor pcm = at::from_blob(const_cast<float*>(s.audio.data()),
                                          {1, static_cast<int64_t>(s.audio.size())}, at::kFloat);
     at::Tensor mel = mel_.forward(pcm);
     mel = mel.narrow(2, 0, mel.size(2) / 2 * 2);
-    const at::Tensor sound = vocoder_->forward(audio_->decode(audio_->encode(mel))).reshape({-1});
+    const at::Tensor sound =
+        vocoder_->forward(audio_->decode(audio_->encode(mel))).reshape({-1}).contiguous();
     // The vocoder alone on the true mel: tells the audio VAE's loss from the vocoder's.
     const double vocoder_only_dbfs =
         20 * std::log10(vocoder_->forward(mel).pow(2).mean().sqrt().item<double>() + 1e-12);
@@ -164,18 +179,9 @@ class Decoders {
                 "through the audio VAE %.1f dBFS\n",
                 truth_dbfs, vocoder_only_dbfs,
                 20 * std::log10(sound.pow(2).mean().sqrt().item<double>() + 1e-12));
-    Decoded d;
-    d.width = static_cast<int>(w);
-    d.height = static_cast<int>(h);
-    d.fps = s.spec.fps;
-    d.sample_rate = s.spec.sample_rate;
-    d.frames.assign(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel());
-    const at::Tensor a = sound.contiguous();
-    d.audio.assign(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
-    return d;
+    return {sound.data_ptr<float>(), sound.data_ptr<float>() + sound.numel()};
   }
 
- private:
   std::unique_ptr<wan::WanVae> video_;
   std::unique_ptr<mmaudio::MMAudioVae> audio_;
   std::unique_ptr<mmaudio::BigVgan> vocoder_;
@@ -412,14 +418,18 @@ int run(const Options& o) {
   if (!o.clip.empty()) return describe_clip(o);
   DUET_CHECK(o.strip.empty(), "--strip goes with --clip (use --strips N with generated clips)");
   DUET_CHECK(o.count > 0, "--count must be positive");
-  DUET_CHECK(!(o.oracle && o.decoders), "--oracle and --decoders exclude each other");
+  DUET_CHECK(!(o.oracle && !o.decoders.empty()), "--oracle and --decoders exclude each other");
   if (!o.oracle || o.keep_oracle_files) fs::create_directories(o.out);
-  std::unique_ptr<Engine> engine = o.oracle || o.decoders ? nullptr : make_engine(o);
-  std::unique_ptr<Decoders> decoders = o.decoders ? std::make_unique<Decoders>(o.model) : nullptr;
+  const bool decoding = !o.decoders.empty();
+  std::unique_ptr<Engine> engine = o.oracle || decoding ? nullptr : make_engine(o);
+  std::unique_ptr<Decoders> decoders = decoding ? std::make_unique<Decoders>(o.model) : nullptr;
   const std::string model =
-      o.oracle     ? "oracle (the scene generator's own renders)"
-      : o.decoders ? "decoders (the renders through the model's autoencoders)"
-                   : engine->model_variant();
+      o.oracle ? "oracle (the scene generator's own renders)"
+      : decoding
+          ? (o.decoders == "both"
+                 ? std::string("decoders (the renders through the model's autoencoders)")
+                 : fmt::format("decoders, {} only (the other half as rendered)", o.decoders))
+          : engine->model_variant();
   std::vector<ClipResult> results;
   for (const auto& [seed, spec] : pick_scenes(o)) {
     const std::string caption = scenes::caption_of(spec);
@@ -431,8 +441,8 @@ int run(const Options& o) {
       // the baseline too.
       media::write_scene_clip(truth, path, caption);
       d = decode(path);
-    } else if (o.decoders) {
-      d = decoders->round_trip(truth);
+    } else if (decoding) {
+      d = decoders->round_trip(truth, o.decoders != "audio", o.decoders != "video");
       const std::string path = (fs::path(o.out) / fmt::format("{}.mp4", seed)).string();
       scenes::Scene shown = truth;  // written as generated clips are, to be watched and heard
       shown.frames = d.frames;
@@ -489,9 +499,11 @@ int main(int argc, char** argv) {
   app.add_flag("--oracle", o.oracle,
                "Analyse the scene generator's own renders instead of generating (the analyser's "
                "baseline); with --out, through the same MP4 round trip as generated clips");
-  app.add_flag("--decoders", o.decoders,
+  app.add_flag("--decoders{both}", o.decoders,
                "Pass the renders through the model's autoencoders (video VAE; audio VAE and "
-               "vocoder) instead of generating: what the decoders allow at best");
+               "vocoder) instead of generating: what the decoders allow at best; "
+               "--decoders=video or =audio decodes that half only")
+      ->check(CLI::IsMember({"both", "video", "audio"}));
   app.add_option("--clip", o.clip, "Analyse this MP4 (any prompt) instead of scoring: colour, "
                  "motion, impact and onset times, sound level")->check(CLI::ExistingFile);
   app.add_option("--strip", o.strip, "With --clip: write its frame strip (every 12th frame) as PNG");
