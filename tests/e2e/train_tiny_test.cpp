@@ -29,7 +29,9 @@ json mini_recipe() {
   auto& st = r["stages"];
   st["tokenizer"]["captions"] = 400;
   st["tokenizer"]["vocab_size"] = 120;
-  st["video_vae"].update({{"steps", 2}, {"batch", 2}, {"crop", 0}, {"save_every", 1}});
+  // motion_weight: the weighted video VAE loss runs too (the committed recipe may leave it at 1)
+  st["video_vae"].update(
+      {{"steps", 2}, {"batch", 2}, {"crop", 0}, {"save_every", 1}, {"motion_weight", 4.0}});
   st["audio_vae"].update({{"steps", 2}, {"batch", 2}, {"stat_clips", 2}});
   st["vocoder"].update({{"steps", 2}, {"batch", 2}, {"segment_frames", 8}});
   st["fusion"].update({{"steps", 2}, {"batch", 2}, {"clips", 3}});

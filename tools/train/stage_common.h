@@ -57,6 +57,11 @@ void run_stage(const TrainContext& ctx, const std::string& name, const nlohmann:
 // its noise. z: [B, C, ...]
 at::Tensor unit_moment_penalty(const at::Tensor& z);
 
+// Per-pixel loss weights for clips x [B, 3, T, H, W] in [-1, 1]: `moving` where any channel
+// differs from the frame before by more than a rounding step (frame 0: never), 1 elsewhere,
+// normalised to mean 1 so the loss keeps its scale. -> [B, 1, T, H, W]
+at::Tensor motion_weights(const at::Tensor& x, double moving);
+
 double item(const at::Tensor& t);
 
 }  // namespace duet::train

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "io/weight_store.h"
 #include "nn/layers.h"
+#include "stage_common.h"
 #include "support/test_support.h"
 
 namespace duet::train {
@@ -71,6 +72,27 @@ TEST(AutocastScope, Bf16ProductsWithFp32GradientsOnlyWhileItLives) {
   EXPECT_GT(rel_err(w16, w32), 0.0);  // the product really ran in bf16
   EXPECT_LT(rel_err(b16, b32), 1e-2);
   EXPECT_EQ(lin.forward(x).scalar_type(), at::kFloat);
+}
+
+// The video VAE's motion weights: a square moving one pixel a frame over a random still backdrop
+// weighs `moving` times the rest where it was or is, frame 0 is uniform, the mean is 1.
+TEST(MotionWeights, MarkWhereTheObjectWasAndIsFromTheSecondFrameOn) {
+  const int64_t t = 5, h = 16, w = 20;
+  at::Tensor x = (at::rand({1, 3, 1, h, w}) * 2 - 1).expand({1, 3, t, h, w}).clone();
+  for (int64_t f = 0; f < t; ++f) x.select(2, f).narrow(2, 4, 3).narrow(3, 2 + f, 3).fill_(0.9);
+  const at::Tensor wt = motion_weights(x, 10.0);
+  ASSERT_EQ(wt.sizes(), (std::vector<int64_t>{1, 1, t, h, w}));
+  EXPECT_NEAR(wt.mean().item<double>(), 1.0, 1e-6);
+  const at::Tensor f0 = wt.select(2, 0);
+  EXPECT_TRUE(at::allclose(f0, f0.flatten()[0].expand_as(f0)));
+  const double low = wt[0][0][2][0][0].item<double>();     // backdrop
+  const double left = wt[0][0][2][5][3].item<double>();    // uncovered at frame 2 (col 3)
+  const double right = wt[0][0][2][5][6].item<double>();   // newly covered (col 6)
+  const double inside = wt[0][0][2][5][5].item<double>();  // covered at frames 1 and 2
+  EXPECT_NEAR(left / low, 10.0, 1e-4);
+  EXPECT_NEAR(right / low, 10.0, 1e-4);
+  EXPECT_NEAR(inside, low, 1e-6);
+  EXPECT_TRUE(at::equal(motion_weights(x, 1.0), at::ones({1, 1, t, h, w})));
 }
 
 TEST(WeightStoreFromTensors, AWrongShapeNamesTheKeyAndUnrequestedTensorsAreReported) {
