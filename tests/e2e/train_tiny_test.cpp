@@ -123,5 +123,16 @@ TEST(TrainTiny, AStoppedStageResumesToTheWeightsOfAnUninterruptedRun) {
   }
 }
 
+TEST(TrainTiny, AnUnknownAutocastModeIsRejectedBeforeAnyWork) {
+  test::TempDir tmp;
+  json recipe = mini_recipe();
+  recipe["stages"]["fusion"]["autocast"] = "fp8";
+  test::write_file(tmp / "recipe.json", recipe.dump());
+  const auto r = train(tmp / "recipe.json", tmp / "work", "--stage fusion");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE((r.err + r.out).find("stages.fusion.autocast is 'fp8'"), std::string::npos)
+      << r.err << r.out;  // spdlog logs errors to stdout
+}
+
 }  // namespace
 }  // namespace duet

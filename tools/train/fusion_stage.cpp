@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "fusion_latents.h"
 #include "models/ovi/ovi_config.h"
 #include "models/ovi/ovi_fusion.h"
@@ -42,6 +43,13 @@ void train_fusion(const TrainContext& ctx) {
   const json& st = stage_of(ctx, "fusion");
   const std::string dir = stage_dir(ctx, "fusion");
   fs::create_directories(dir);
+  // bf16 matrix products with fp32 weights, optimiser and loss (libtorch's CPU autocast): for
+  // CPUs that multiply bf16 natively (AVX512-BF16, AMX).
+  const std::string autocast = st.value("autocast", std::string("off"));
+  DUET_CHECK(autocast == "off" || autocast == "bf16",
+             "{}: stages.fusion.autocast is '{}'; expected \"off\" or \"bf16\"", ctx.recipe_path,
+             autocast);
+  const bool mixed = autocast == "bf16";
   const Umt5Tokenizer tok(stage_dir(ctx, "tokenizer") + "/tokenizer.model",
                           {.text_len = 512, .extra_ids = 300});
   const Umt5Config tcfg = t5_config(component_config(ctx, "text_encoder"),
@@ -65,9 +73,6 @@ void train_fusion(const TrainContext& ctx) {
   // The objects cover a few of a frame's 64 latent cells; at weight 1 the backdrop dominates the
   // loss and the model learned it while drawing the objects as faint blobs.
   const double object_w = st.value("object_weight", 1.0);
-  // bf16 matrix products with fp32 weights, optimiser and loss, where the CPU multiplies bf16
-  // natively (AVX512-BF16, AMX) or on a GPU.
-  const bool mixed = st.value("autocast", std::string("off")) == "bf16";
   const std::string neg_video = st.at("negative_prompt"), neg_audio = st.at("audio_negative_prompt");
   const auto& v0 = data.video.front();
   const int64_t seq_video = v0.size(1) * (v0.size(2) / fcfg.video.patch_size[1]) *
@@ -97,7 +102,7 @@ void train_fusion(const TrainContext& ctx) {
     const auto model = ovi::OviFusionModel::load(fcfg, store, "fusion.");
     WeightStore tstore = WeightStore::from_tensors(strip_prefix(params, "text."));
     const Umt5Encoder t5(tcfg, tstore);
-    const AutocastScope autocast(mixed);
+    const AutocastScope bf16_products(mixed);
     const at::Tensor cv = encode_prompts(t5, tok, pv);
     const at::Tensor ca = pv == pa ? cv : encode_prompts(t5, tok, pa);
     const auto [ov16, oa16] = model.forward({.x_video = xtv, .x_audio = xta, .t_video = sigma * 1000,

@@ -277,14 +277,17 @@ at::Generator step_generator(uint64_t seed, uint64_t stream, int64_t step) {
 
 AutocastScope::AutocastScope(bool on) : on_(on) {
   if (!on_) return;
+  was_enabled_ = at::autocast::is_autocast_enabled(at::kCPU);
+  was_dtype_ = at::autocast::get_autocast_dtype(at::kCPU);
   at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
   at::autocast::set_autocast_enabled(at::kCPU, true);
 }
 
 AutocastScope::~AutocastScope() {
   if (!on_) return;
-  at::autocast::set_autocast_enabled(at::kCPU, false);
-  at::autocast::clear_cache();
+  at::autocast::set_autocast_enabled(at::kCPU, was_enabled_);
+  at::autocast::set_autocast_dtype(at::kCPU, was_dtype_);
+  if (!was_enabled_) at::autocast::clear_cache();
 }
 
 }  // namespace duet::train

@@ -82,8 +82,9 @@ void save_stage(const std::string& dir, const ParamMap& params, const AdamW& opt
 bool load_stage(const std::string& dir, ParamMap& params, AdamW& opt, int64_t* next_step);
 
 // Mixed precision for a training step: while it lives (and `on`), libtorch's CPU autocast runs
-// matrix products and attention in bf16 on the fp32 parameters, whose gradients stay fp32.
-// About 16% less time per fusion step on an AVX512-BF16 CPU (BENCHMARKS.md, duet-tiny).
+// matrix products and attention in bf16 on the fp32 parameters, whose gradients stay fp32; the
+// autocast state it found is restored after. About 16% less time per fusion step on an
+// AVX512-BF16 CPU (BENCHMARKS.md, duet-tiny).
 class AutocastScope {
  public:
   explicit AutocastScope(bool on);
@@ -93,6 +94,8 @@ class AutocastScope {
 
  private:
   bool on_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
 };
 
 // A CPU generator for (seed, stream, step): the same random numbers for a step on every
